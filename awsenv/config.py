@@ -1,0 +1,287 @@
+"""~/.aws/config and the shared credentials file, read the way the AWS CLI reads them.
+
+We parse the files ourselves rather than through botocore: botocore drops section
+names it cannot split with shlex (a profile called ``ev'il"$(x)`` vanishes), and the
+cached path must not import botocore at all. Pure: the only I/O is reading the files.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ConfigError, UsageError
+
+PROFILE_KEYS = (
+    "region",
+    "mfa_serial",
+    "role_arn",
+    "source_profile",
+    "duration_seconds",
+    "role_session_name",
+    "external_id",
+    "credential_process",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    values: dict[str, str] = field(default_factory=dict)
+    source_file: str = ""
+    line: int = 0
+
+    def get(self, key: str) -> str | None:
+        value = self.values.get(key)
+        return value if value else None
+
+    @property
+    def is_role(self) -> bool:
+        return self.get("role_arn") is not None
+
+    @property
+    def region(self) -> str | None:
+        return self.get("region")
+
+    @property
+    def mfa_serial(self) -> str | None:
+        return self.get("mfa_serial")
+
+    @property
+    def role_arn(self) -> str | None:
+        return self.get("role_arn")
+
+    @property
+    def source_profile(self) -> str | None:
+        return self.get("source_profile")
+
+    @property
+    def duration_seconds(self) -> int | None:
+        raw = self.get("duration_seconds")
+        if raw is None:
+            return None
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(
+                f"{self.source_file}:{self.line}: duration_seconds of profile "
+                f"{self.name!r} is not a number: {raw!r}"
+            ) from None
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    values: dict[str, str]
+    line: int
+
+
+def config_path() -> Path:
+    return Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config").expanduser()
+
+
+def credentials_path() -> Path:
+    return Path(
+        os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or Path.home() / ".aws" / "credentials"
+    ).expanduser()
+
+
+def parse_ini(text: str, filename: str) -> list[Section]:
+    """Parse the INI dialect of the AWS CLI: `#`/`;` comments, `key = value`, and
+    indented sub-keys (e.g. under `s3 =`) that belong to the key above them."""
+    sections: list[Section] = []
+    current: Section | None = None
+    last_key: str | None = None
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        if raw[0] in " \t" and last_key is not None:
+            continue  # nested value such as `s3 =\n  addressing_style = path`
+        if stripped.startswith("["):
+            if not stripped.endswith("]") or len(stripped) < 3:
+                raise ConfigError(f"{filename}:{number}: malformed section header: {stripped[:60]!r}")
+            current = Section(stripped[1:-1].strip(), {}, number)
+            sections.append(current)
+            last_key = None
+            continue
+        key, sep, value = stripped.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{filename}:{number}: expected 'key = value' or '[section]'")
+        if current is None:
+            raise ConfigError(f"{filename}:{number}: 'key = value' before any [section]")
+        last_key = key.strip()
+        current.values[last_key] = _strip_inline_comment(value.strip())
+    return sections
+
+
+def _strip_inline_comment(value: str) -> str:
+    # The AWS CLI treats ` #` or ` ;` after a value as a comment.
+    for marker in (" #", " ;", "\t#", "\t;"):
+        at = value.find(marker)
+        if at != -1:
+            value = value[:at].rstrip()
+    return value
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}") from None
+
+
+class AwsConfig:
+    """The profiles of ~/.aws/config, with the credentials file read only when needed."""
+
+    def __init__(self, config_file: Path | None = None, credentials_file: Path | None = None):
+        self.config_file = config_file or config_path()
+        self.credentials_file = credentials_file or credentials_path()
+        self._profiles: dict[str, Profile] = {}
+        text = _read(self.config_file)
+        if text is not None:
+            for section in parse_ini(text, str(self.config_file)):
+                name = _profile_name(section.name)
+                if name is not None:
+                    self._profiles[name] = Profile(name, section.values, str(self.config_file), section.line)
+        self._credentials: dict[str, Section] | None = None
+
+    # The credentials file is read lazily: the cached path never needs it for a
+    # profile that ~/.aws/config defines.
+    @property
+    def credential_sections(self) -> dict[str, Section]:
+        if self._credentials is None:
+            self._credentials = {}
+            text = _read(self.credentials_file)
+            if text is not None:
+                for section in parse_ini(text, str(self.credentials_file)):
+                    self._credentials[section.name] = section
+        return self._credentials
+
+    def names(self) -> list[str]:
+        names = dict.fromkeys(self._profiles)
+        names.update(dict.fromkeys(self.credential_sections))
+        return list(names)
+
+    def config_names(self) -> list[str]:
+        return list(self._profiles)
+
+    def has(self, name: str) -> bool:
+        return name in self._profiles or name in self.credential_sections
+
+    def profile(self, name: str) -> Profile:
+        found = self._profiles.get(name)
+        if found is not None:
+            return found
+        section = self.credential_sections.get(name)
+        if section is not None:
+            values = {k: v for k, v in section.values.items() if k in PROFILE_KEYS}
+            return Profile(name, values, str(self.credentials_file), section.line)
+        hint = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
+        suffix = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
+        raise UsageError(f"unknown profile {name!r} in {self.config_file}{suffix}")
+
+    def plaintext_key(self, name: str) -> tuple[str, str] | None:
+        section = self.credential_sections.get(name)
+        if section is None:
+            return None
+        key_id = section.values.get("aws_access_key_id")
+        secret = section.values.get("aws_secret_access_key")
+        if key_id and secret:
+            return key_id, secret
+        return None
+
+    def chain(self, name: str) -> list[Profile]:
+        """The profile and its sources, target first, base last. A cycle names the loop."""
+        chain: list[Profile] = []
+        seen: list[str] = []
+        current = self.profile(name)
+        while True:
+            if current.name in seen:
+                loop = " -> ".join(seen[seen.index(current.name):] + [current.name])
+                raise ConfigError(f"source_profile cycle: {loop}")
+            seen.append(current.name)
+            chain.append(current)
+            if not current.is_role:
+                return chain
+            source = current.source_profile
+            if source is None:
+                if current.get("credential_source"):
+                    raise ConfigError(
+                        f"profile {current.name!r} uses credential_source, which awsenv does not "
+                        "support; set source_profile"
+                    )
+                raise ConfigError(
+                    f"{current.source_file}:{current.line}: role profile {current.name!r} has no "
+                    "source_profile, so no key can reach it"
+                )
+            if not self.has(source):
+                raise ConfigError(
+                    f"role profile {current.name!r} names source_profile {source!r}, which does not exist"
+                )
+            current = self.profile(source)
+
+
+def _profile_name(section: str) -> str | None:
+    if section == "default":
+        return "default"
+    if section.startswith("profile ") or section.startswith("profile\t"):
+        return section[len("profile"):].strip()
+    return None  # sso-session, services, plugins ...
+
+
+def append_profile(path: Path, name: str, values: dict[str, str]) -> None:
+    """Add a `[profile NAME]` section at the end of the config file."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    existing = _read(path) or ""
+    header = "[default]" if name == "default" else f"[profile {name}]"
+    lines = [header] + [f"{k} = {v}" for k, v in values.items()]
+    sep = "" if not existing or existing.endswith("\n\n") else ("\n" if existing.endswith("\n") else "\n\n")
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(sep + "\n".join(lines) + "\n")
+
+
+SECRET_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token")
+
+
+def remove_plaintext(path: Path, profiles: list[str]) -> None:
+    """Drop the key lines of `profiles` from the credentials file. Every other line is
+    kept byte for byte, section headers included, so a profile that only the
+    credentials file names still exists. The file is replaced atomically through a
+    0600 temporary file beside it; no backup copy is left."""
+    text = path.read_bytes().decode("utf-8")
+    wanted = set(profiles)
+    kept: list[str] = []
+    section: str | None = None
+    dropping_nested = False
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped.startswith("[") and stripped.endswith("]"):
+            section = stripped[1:-1].strip()
+            dropping_nested = False
+        elif section in wanted and stripped and stripped[0] not in "#;":
+            if line[0] in " \t" and dropping_nested:
+                continue
+            key = stripped.partition("=")[0].strip().lower()
+            dropping_nested = key in SECRET_KEYS
+            if dropping_nested:
+                continue
+        kept.append(line)
+    mode = path.stat().st_mode & 0o777
+    tmp = path.with_name(f".{path.name}.awsenv-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write("".join(kept).encode("utf-8"))
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode & 0o600 or 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,78 @@
+"""What `use` and `unset` change in the shell, as an ordered list of (name, value)
+pairs where a value of None means "unset". Shell modules only render the list.
+
+State that must survive between runs lives in the environment itself (as direnv's
+DIRENV_DIFF does): AWSENV_REGION remembers the region awsenv set, and
+AWSENV_SAVED_* the values it displaced, so `unset` gives a hand-set region back.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .creds import Credentials, rfc3339
+
+Plan = list[tuple[str, "str | None"]]
+
+STALE = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SECURITY_TOKEN")
+CREDENTIALS = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_CREDENTIAL_EXPIRATION",
+    "AWS_SESSION_EXPIRATION",
+    "AWSENV_PROFILE",
+    "AWSENV_EXPIRES",
+)
+REGIONS = (("AWS_REGION", "AWSENV_SAVED_REGION"), ("AWS_DEFAULT_REGION", "AWSENV_SAVED_DEFAULT_REGION"))
+# Refresh-hook state: the Unix time before which the hook has nothing to do, set when
+# a refresh was declined or could not outlive the window (see commands.cmd_refresh).
+HOOK_STATE = ("AWSENV_NEXT_CHECK",)
+
+
+def use_plan(creds: Credentials, profile: str, region: str | None, env: Mapping[str, str]) -> Plan:
+    plan: Plan = [(name, None) for name in STALE + HOOK_STATE]
+    expiration = creds.expiration or 0
+    plan += [
+        ("AWS_ACCESS_KEY_ID", creds.access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
+        ("AWS_SESSION_TOKEN", creds.session_token or ""),
+        ("AWS_CREDENTIAL_EXPIRATION", rfc3339(expiration)),
+        ("AWS_SESSION_EXPIRATION", rfc3339(expiration)),
+        ("AWSENV_PROFILE", profile),
+        ("AWSENV_EXPIRES", str(expiration)),
+    ]
+    if region:
+        if "AWSENV_REGION" not in env:
+            plan += [(saved, env[var]) for var, saved in REGIONS if var in env]
+        plan += [("AWS_REGION", region), ("AWS_DEFAULT_REGION", region), ("AWSENV_REGION", region)]
+    else:
+        plan += restore_region(env)
+    return plan
+
+
+def restore_region(env: Mapping[str, str]) -> Plan:
+    ours = env.get("AWSENV_REGION")
+    if ours is None:
+        return []
+    plan: Plan = []
+    for var, saved in REGIONS:
+        if env.get(var) == ours:  # leave a region the user changed by hand since
+            plan.append((var, env.get(saved)))
+        if saved in env:
+            plan.append((saved, None))
+    plan.append(("AWSENV_REGION", None))
+    return plan
+
+
+def unset_plan(env: Mapping[str, str]) -> Plan:
+    return [(name, None) for name in CREDENTIALS + ("AWS_SECURITY_TOKEN",) + HOOK_STATE] + restore_region(env)
+
+
+def apply(plan: Plan, env: dict[str, str]) -> dict[str, str]:
+    """The environment after the plan, for `exec` (no shell involved)."""
+    for name, value in plan:
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env

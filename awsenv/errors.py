@@ -1,0 +1,36 @@
+"""One exception type per kind of failure; the CLI turns each into one line and an exit code."""
+from __future__ import annotations
+
+
+class AwsenvError(Exception):
+    """A failure the user can act on. The message is one line and holds no secret."""
+
+    exit_code = 1
+
+
+class UsageError(AwsenvError):
+    """Bad flag, unknown profile, bad MFA code format, unknown shell."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A malformed or inconsistent ~/.aws/config (file and line named)."""
+
+
+class KeyringError(AwsenvError):
+    """No usable keyring, a locked keyring, a denied prompt, no D-Bus."""
+
+
+class AwsError(AwsenvError):
+    """STS or IAM refused or could not be reached."""
+
+
+class MfaError(AwsenvError):
+    """An MFA code was needed and could not be had, or was refused."""
+
+
+class Cancelled(AwsenvError):
+    """The user pressed Ctrl-C or gave an empty answer where one was required."""
+
+    exit_code = 130

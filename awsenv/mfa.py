@@ -1,0 +1,163 @@
+"""Getting an MFA code: given on the command line, generated from a stored TOTP
+secret, or typed on the terminal (/dev/tty, never stdout). A code is never sent twice:
+STS would reject the replay, and a user would not know why."""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+
+from .errors import Cancelled, MfaError, UsageError
+
+STEP = 30  # seconds per TOTP code
+CODE = re.compile(r"[0-9]{6}")
+
+
+def validate(code: str) -> str:
+    if not CODE.fullmatch(code or ""):
+        raise UsageError("an MFA code is 6 digits")
+    return code
+
+
+class Terminal:
+    """The controlling terminal, or None when there is none (CI, cron, a pipe)."""
+
+    def __init__(self) -> None:
+        try:
+            self.fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+        except OSError:
+            self.fd = None
+
+    @property
+    def available(self) -> bool:
+        return self.fd is not None
+
+    def say(self, text: str) -> None:
+        if self.fd is not None:
+            os.write(self.fd, (text + "\n").encode())
+        else:
+            print(text, file=sys.stderr)
+
+    def ask(self, prompt: str, echo: bool = True) -> str:
+        if self.fd is None:
+            raise MfaError("no terminal to ask on")
+        import signal
+        import termios
+
+        # The hook ignores SIGINT around its eval and we inherit that; Ctrl-C at this
+        # question must still cancel it.
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        os.write(self.fd, prompt.encode())
+        old = termios.tcgetattr(self.fd)
+        if not echo:
+            new = termios.tcgetattr(self.fd)
+            new[3] &= ~termios.ECHO
+            termios.tcsetattr(self.fd, termios.TCSAFLUSH, new)
+        try:
+            with open(self.fd, "rb", buffering=0, closefd=False) as stream:
+                line = stream.readline()
+        except KeyboardInterrupt:
+            os.write(self.fd, b"\n")
+            raise Cancelled("cancelled") from None
+        finally:
+            if not echo:
+                termios.tcsetattr(self.fd, termios.TCSAFLUSH, old)
+                os.write(self.fd, b"\n")
+            signal.signal(signal.SIGINT, previous)
+        if not line:  # end of input (Ctrl-D)
+            os.write(self.fd, b"\n")
+            raise Cancelled("cancelled")
+        return line.decode(errors="replace").strip()
+
+
+class CodeSource:
+    """Hands out MFA codes for one run of awsenv.
+
+    `used` maps an MFA serial to [code, unix time] of the last code sent, kept with the
+    session cache so that two runs inside one 30 s window don't send the same code.
+    """
+
+    def __init__(
+        self,
+        given: str | None,
+        totp_secret: Callable[[str], str | None],
+        used: dict,
+        terminal: Terminal | None = None,
+        prompt: bool = True,
+        note: str = "",
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.given = validate(given) if given is not None else None
+        self.totp_secret = totp_secret
+        self.used = used
+        self._terminal = terminal
+        self.prompt = prompt
+        self.note = note
+        self.clock = clock
+        self.sleep = sleep
+
+    @property
+    def terminal(self) -> Terminal:
+        if self._terminal is None:
+            self._terminal = Terminal()
+        return self._terminal
+
+    def _recently_used(self, serial: str, code: str) -> bool:
+        last = self.used.get(serial)
+        # STS accepts a code for about one step either side; treat that span as spent.
+        return bool(last) and last[0] == code and self.clock() - last[1] < 3 * STEP
+
+    def record(self, serial: str, code: str) -> None:
+        self.used[serial] = [code, int(self.clock())]
+
+    def code(self, profile: str, serial: str, retry: bool = False) -> str:
+        """A fresh code for `serial`. `retry` is set after STS rejected the previous one."""
+        if self.given is not None and not retry:
+            code, self.given = self.given, None
+            if not self._recently_used(serial, code):
+                return code
+            if not self.terminal.available:
+                raise MfaError(
+                    f"MFA code for profile {profile!r} was already used; wait for the next code "
+                    "and pass it with --mfa-code"
+                )
+            self.terminal.say("awsenv: that MFA code was already used; waiting for the next one")
+        secret = self.totp_secret(profile)
+        if secret:
+            return self._totp(serial, secret)
+        if not self.prompt:
+            raise MfaError(f"profile {profile!r} needs a new MFA code ({serial})")
+        if not self.terminal.available:
+            raise MfaError(
+                f"profile {profile!r} needs an MFA code ({serial}) and there is no terminal to "
+                "ask on; pass --mfa-code"
+            )
+        if self.note:
+            self.terminal.say(f"awsenv: {self.note}")
+        prompt = f"MFA code for {profile} ({serial}): "
+        while True:
+            answer = self.terminal.ask(prompt)
+            if not answer:
+                raise Cancelled("no MFA code given")
+            if not CODE.fullmatch(answer):
+                self.terminal.say("awsenv: an MFA code is 6 digits")
+                continue
+            if self._recently_used(serial, answer):
+                self.terminal.say("awsenv: that code was already used; wait for the next one")
+                continue
+            return answer
+
+    def _totp(self, serial: str, secret: str) -> str:
+        import pyotp
+
+        totp = pyotp.TOTP(secret)
+        code = totp.now()
+        if self._recently_used(serial, code):
+            wait = STEP - (self.clock() % STEP) + 1
+            self.terminal.say(f"awsenv: waiting {int(wait)}s for the next MFA code")
+            self.sleep(wait)
+            code = totp.at(self.clock())
+        return code

@@ -1,0 +1,319 @@
+"""Policy: which STS call, for how long, from the cache or not, and when to ask for MFA.
+
+The cached path touches only the config parser and the vault; `sts` (and so boto3)
+is imported the first time a call to AWS is really needed.
+"""
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .config import AwsConfig, Profile
+from .creds import Credentials, parse_rfc3339
+from .errors import AwsenvError, KeyringError, MfaError, UsageError
+from .mfa import CodeSource
+from .vault import Vault
+
+MIN_DURATION, MAX_DURATION = 900, 129600
+DEFAULT_SESSION_TTL = 12 * 3600
+CHAINED_ROLE_CAP = 3600  # AWS caps a role reached from session credentials at 1 h
+DEFAULT_ROLE_DURATION = 3600
+SOURCE_MIN_TTL = 60  # a source session only has to outlive the AssumeRole call
+MFA_ATTEMPTS = 3
+USED_CODES = "mfa-used"
+
+
+def env_seconds(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise UsageError(f"{name} must be a number of seconds, not {raw!r}") from None
+
+
+def check_duration(seconds: int, what: str = "--duration") -> int:
+    if not MIN_DURATION <= seconds <= MAX_DURATION:
+        raise UsageError(f"{what} {seconds} is out of range: {MIN_DURATION} to {MAX_DURATION} seconds")
+    return seconds
+
+
+def session_key(profile: str, serial: str | None) -> str:
+    return json.dumps(["session", profile, serial or ""])
+
+
+def role_key(profile: str, role_arn: str, serial: str | None) -> str:
+    return json.dumps(["role", profile, role_arn, serial or ""])
+
+
+def key_profile(cache_key: str) -> str | None:
+    try:
+        return json.loads(cache_key)[1]
+    except (ValueError, IndexError, TypeError):
+        return None
+
+
+def default_session_name(profile: str) -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in a container
+        user = ""
+    name = re.sub(r"[^\w+=,.@-]", "-", user or f"awsenv-{profile}")
+    return name[:64] or "awsenv"
+
+
+@dataclass
+class Request:
+    profile: str
+    mfa_code: str | None = None
+    duration: int | None = None  # of the credentials handed out (the target)
+    refresh: bool = False  # ignore every cached session
+    min_ttl: int = field(default_factory=lambda: env_seconds("AWSENV_MIN_TTL", 300))
+    prompt: bool = True  # may ask for an MFA code on the terminal
+    note: str = ""  # said before asking, e.g. why the prompt hook asks
+
+
+class Resolver:
+    """Resolves one profile to temporary credentials, caching what it obtains."""
+
+    def __init__(self, config: AwsConfig, vault: Vault, clock=time.time) -> None:
+        self.config = config
+        self.vault = vault
+        self.clock = clock
+        self._sessions: dict | None = None
+        self._new: dict[str, dict] = {}
+        self._codes: CodeSource | None = None
+        self._warned: set[str] = set()
+        self.request = Request("")
+
+    # cache -------------------------------------------------------------------
+    @property
+    def sessions(self) -> dict:
+        if self._sessions is None:
+            self._sessions = self.vault.load_sessions()
+        return self._sessions
+
+    def cached(self, key: str, need_ttl: float) -> Credentials | None:
+        if self.request.refresh:
+            return None
+        entry = self.sessions.get(key)
+        if not isinstance(entry, dict):
+            return None
+        try:
+            creds = Credentials.from_dict(entry)
+        except (KeyError, TypeError, ValueError):
+            return None
+        return creds if creds.ttl(self.clock()) > need_ttl else None
+
+    def _store(self, key: str, creds: Credentials) -> None:
+        self.sessions[key] = creds.to_dict()
+        self._new[key] = creds.to_dict()
+
+    def save(self) -> None:
+        """Write what this run obtained (and the MFA codes it spent) back to the keyring."""
+        codes = self._codes.used if self._codes else None
+        if not self._new and not codes:
+            return
+        now = self.clock()
+
+        def merge(data: dict) -> None:
+            data.update(self._new)
+            for key in [k for k, v in data.items() if isinstance(v, dict) and v.get("Expiration", now + 1) < now]:
+                del data[key]
+            if codes:
+                data.setdefault(USED_CODES, {}).update(codes)
+
+        self.vault.update_sessions(merge)
+
+    # MFA ---------------------------------------------------------------------
+    @property
+    def codes(self) -> CodeSource:
+        if self._codes is None:
+            used = self.sessions.get(USED_CODES)
+            self._codes = CodeSource(
+                self.request.mfa_code,
+                self.vault.get_totp,
+                dict(used) if isinstance(used, dict) else {},
+                prompt=self.request.prompt,
+                note=self.request.note,
+            )
+        return self._codes
+
+    def _with_mfa(self, profile: str, serial: str, call):
+        """Run `call(code)`; on a terminal, a rejected code is asked for again (3 tries)."""
+        from .sts import MfaRejected
+
+        for attempt in range(MFA_ATTEMPTS):
+            code = self.codes.code(profile, serial, retry=attempt > 0)
+            self.codes.record(serial, code)
+            try:
+                return call(code)
+            except MfaRejected:
+                if not self.codes.terminal.available or attempt == MFA_ATTEMPTS - 1:
+                    raise
+                self.codes.terminal.say("awsenv: AWS rejected that MFA code; try again")
+        raise MfaError("unreachable")  # pragma: no cover
+
+    # keys --------------------------------------------------------------------
+    def long_term_key(self, base: Profile, for_profile: str) -> Credentials:
+        if base.get("credential_process"):
+            return self._credential_process(base)
+        key = self.vault.get_key(base.name)
+        if key is not None:
+            return key
+        plain = self.config.plaintext_key(base.name)
+        if plain is not None:
+            if base.name not in self._warned:
+                self._warned.add(base.name)
+                print(
+                    f"awsenv: warning: the key of profile {base.name!r} lies in plaintext in "
+                    f"{self.config.credentials_file}; move it into the keyring with "
+                    f"`awsenv import {base.name} --delete-plaintext`",
+                    file=sys.stderr,
+                )
+            return Credentials(*plain)
+        via = f" (the source of {for_profile!r})" if for_profile != base.name else ""
+        raise KeyringError(f"no key stored for profile {base.name!r}{via}; run `awsenv add {base.name}`")
+
+    def _credential_process(self, profile: Profile) -> Credentials:
+        import shlex
+        import subprocess
+
+        command = profile.get("credential_process") or ""
+        try:
+            done = subprocess.run(
+                shlex.split(command), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=120, check=False
+            )
+        except (OSError, ValueError, subprocess.TimeoutExpired) as err:
+            raise AwsenvError(f"credential_process of profile {profile.name!r} failed: {err}") from None
+        if done.returncode != 0:
+            raise AwsenvError(
+                f"credential_process of profile {profile.name!r} exited with {done.returncode}"
+            )
+        try:
+            data = json.loads(done.stdout)
+            expiration = data.get("Expiration")
+            return Credentials(
+                data["AccessKeyId"],
+                data["SecretAccessKey"],
+                data.get("SessionToken"),
+                parse_rfc3339(expiration) if expiration else None,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise AwsenvError(
+                f"credential_process of profile {profile.name!r} did not print Version 1 JSON"
+            ) from None
+
+    # resolution --------------------------------------------------------------
+    def resolve(self, request: Request) -> tuple[Credentials, list[Profile]]:
+        self.request = request
+        chain = self.config.chain(request.profile)
+        if request.duration is not None:
+            check_duration(request.duration)
+        creds = self._resolve(chain, request.min_ttl, top=True)
+        return creds, chain
+
+    def _serial(self, chain: list[Profile]) -> str | None:
+        """The MFA device of the chain: the base's, else the nearest role's."""
+        for profile in reversed(chain):
+            if profile.mfa_serial:
+                return profile.mfa_serial
+        return None
+
+    def _resolve(self, chain: list[Profile], need_ttl: float, top: bool) -> Credentials:
+        profile = chain[0]
+        if not profile.is_role:
+            return self._base_session(profile, need_ttl, top)
+        serial = self._serial(chain)
+        key = role_key(profile.name, profile.role_arn or "", serial)
+        found = self.cached(key, need_ttl)
+        if found is not None:
+            return found
+
+        source_chain = chain[1:]
+        source = source_chain[0]
+        wanted = (self.request.duration if top else None) or profile.duration_seconds or DEFAULT_ROLE_DURATION
+        params = dict(
+            region=profile.region or source.region,
+            role_arn=profile.role_arn,
+            session_name=profile.get("role_session_name") or default_session_name(profile.name),
+            external_id=profile.get("external_id"),
+        )
+        from . import sts
+
+        if not source.is_role and profile.mfa_serial and wanted > CHAINED_ROLE_CAP:
+            # Only the long-term key plus a code may ask for more than an hour.
+            key_creds = self.long_term_key(source, profile.name)
+            creds = self._with_mfa(
+                profile.name,
+                profile.mfa_serial,
+                lambda code: sts.assume_role(
+                    key_creds, duration=wanted, serial=profile.mfa_serial, code=code, **params
+                ),
+            )
+        elif not source.is_role and serial is None:
+            creds = sts.assume_role(self.long_term_key(source, profile.name), duration=wanted, **params)
+        else:
+            if source.is_role:
+                source_creds = self._resolve(source_chain, SOURCE_MIN_TTL, top=False)
+            else:
+                source_creds = self._mfa_session(source, serial, SOURCE_MIN_TTL, None, profile.name)
+            creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), **params)
+        self._store(key, creds)
+        return creds
+
+    def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
+        duration = (self.request.duration if top else None) or check_duration(
+            env_seconds("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL), "AWSENV_SESSION_TTL"
+        )
+        return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name)
+
+    def _mfa_session(
+        self, profile: Profile, serial: str | None, need_ttl: float, duration: int | None, for_profile: str
+    ) -> Credentials:
+        key = session_key(profile.name, serial)
+        found = self.cached(key, need_ttl)
+        if found is not None:
+            return found
+        if duration is None:
+            duration = check_duration(
+                env_seconds("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL), "AWSENV_SESSION_TTL"
+            )
+        key_creds = self.long_term_key(profile, for_profile)
+        if key_creds.session_token:
+            return key_creds  # credential_process already gave a session
+        from . import sts
+
+        if serial:
+            creds = self._with_mfa(
+                for_profile,
+                serial,
+                lambda code: sts.get_session_token(key_creds, profile.region, duration, serial, code),
+            )
+        else:
+            creds = sts.get_session_token(key_creds, profile.region, duration, None, None)
+        self._store(key, creds)
+        return creds
+
+
+def drop_sessions(vault: Vault, profile: str | None) -> int:
+    """Forget cached sessions: all, or those of one profile. Returns how many."""
+    dropped = []
+
+    def change(data: dict) -> None:
+        for key in list(data):
+            if key == USED_CODES:
+                continue
+            if profile is None or key_profile(key) == profile:
+                dropped.append(key)
+                del data[key]
+
+    vault.update_sessions(change)
+    return len(dropped)
+

@@ -1,0 +1,55 @@
+"""One module per shell, one small interface (direnv's Shell, mise's Shell trait):
+
+    quote(value) -> str           a literal for that shell, never code
+    export(name, value) -> str    one statement that sets an environment variable
+    unset(name) -> str            one statement that removes it
+    render(plan) -> str           the statements for an environ plan, in order
+    init(options) -> str          the shell integration (awsenv init)
+"""
+from __future__ import annotations
+
+import os
+
+from ..errors import UsageError
+from .base import Shell
+from .fish import Fish
+from .posix import Bash, Zsh
+from .pwsh import Pwsh
+
+SHELLS: dict[str, Shell] = {"bash": Bash(), "zsh": Zsh(), "fish": Fish(), "pwsh": Pwsh()}
+ALIASES = {"powershell": "pwsh", "sh": "bash", "dash": "bash", "ksh": "bash"}
+NAMES = tuple(SHELLS)
+
+
+def get(name: str) -> Shell:
+    key = ALIASES.get(name, name)
+    if key not in SHELLS:
+        raise UsageError(f"unknown shell {name!r}; awsenv knows {', '.join(NAMES)}")
+    return SHELLS[key]
+
+
+def detect() -> Shell:
+    """The shell that called awsenv (shellingham), else $SHELL. Failing both, say which
+    was tried so the user knows to pass --shell."""
+    tried = []
+    try:
+        import shellingham
+
+        name, _path = shellingham.detect_shell()
+        tried.append(f"the parent process is {name}")
+        key = ALIASES.get(name.lower(), name.lower())
+        if key.endswith(".exe"):
+            key = key[:-4]
+        if key in SHELLS:
+            return SHELLS[key]
+    except Exception as err:  # noqa: BLE001 - shellingham raises its own and OS errors
+        tried.append(f"shellingham found no shell ({type(err).__name__})")
+    fallback = os.path.basename(os.environ.get("SHELL", ""))
+    if fallback:
+        key = ALIASES.get(fallback, fallback)
+        if key in SHELLS:
+            return SHELLS[key]
+        tried.append(f"$SHELL is {fallback}")
+    else:
+        tried.append("$SHELL is unset")
+    raise UsageError(f"cannot tell which shell to print for ({'; '.join(tried)}); pass --shell {'|'.join(NAMES)}")

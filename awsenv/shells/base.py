@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+from importlib import resources
+
+from ..errors import UsageError
+
+FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Shell:
+    name = ""
+    template = ""  # file name under shell/
+
+    def quote(self, value: str) -> str:
+        raise NotImplementedError
+
+    def export(self, name: str, value: str) -> str:
+        raise NotImplementedError
+
+    def unset(self, name: str) -> str:
+        raise NotImplementedError
+
+    def render(self, plan) -> str:
+        lines = []
+        for name, value in plan:
+            if not ENV_NAME.fullmatch(name):
+                raise ValueError(f"not an environment variable name: {name!r}")
+            lines.append(self.unset(name) if value is None else self.export(name, value))
+        return "".join(line + "\n" for line in lines)
+
+    def init(self, cmd: str, prompt: bool, refresh: bool) -> str:
+        """The template in awsenv/shell/ with each bare placeholder replaced by an
+        already-quoted value. Template authors never write quotes around one."""
+        placeholders = {
+            "__AWSENV_CMD__": check_function_name(cmd),
+            "__AWSENV_EXE__": self.quote(executable()),
+            "__AWSENV_PROMPT__": "1" if prompt else "0",
+            "__AWSENV_REFRESH__": "1" if refresh else "0",
+        }
+        text = resources.files("awsenv").joinpath("shell", self.template).read_text(encoding="utf-8")
+        for key, value in placeholders.items():
+            text = text.replace(key, value)
+        return text
+
+
+def executable() -> str:
+    """The real awsenv program, by absolute path, so the wrapper never finds itself."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) == "awsenv" and os.path.isfile(argv0):
+        return os.path.abspath(argv0)
+    return shutil.which("awsenv") or "awsenv"
+
+
+def check_function_name(name: str) -> str:
+    if not FUNCTION_NAME.fullmatch(name):
+        raise UsageError(f"--cmd {name!r} is not a valid function name (letters, digits, _ and -)")
+    return name

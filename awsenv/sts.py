@@ -1,0 +1,128 @@
+"""The only module that talks to AWS. boto3 is imported here, inside the functions,
+so that the cached path never pays for it.
+
+Endpoints come from AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_IAM,
+which botocore honours natively.
+"""
+from __future__ import annotations
+
+import os
+
+from .creds import Credentials
+from .errors import AwsError, MfaError
+
+# A dead endpoint must be reported in seconds, not after minutes of retries.
+CONNECT_TIMEOUT = 3
+READ_TIMEOUT = 15
+MAX_ATTEMPTS = 2
+
+
+class MfaRejected(MfaError):
+    """STS refused the MFA code; a terminal may ask again."""
+
+
+def client(service: str, creds: Credentials | None, region: str | None):
+    try:
+        import boto3
+        from botocore.config import Config
+    except ImportError as err:
+        raise AwsError(f"cannot load boto3: {err}") from None
+    # A stale AWS_PROFILE from the calling shell must not steer our explicit session.
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        os.environ.pop(name, None)
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+    )
+    kwargs = {}
+    if creds is not None:
+        kwargs = {
+            "aws_access_key_id": creds.access_key_id,
+            "aws_secret_access_key": creds.secret_access_key,
+            "aws_session_token": creds.session_token,
+        }
+    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    try:
+        return boto3.session.Session(region_name=region, **kwargs).client(service, config=config)
+    except Exception as err:  # noqa: BLE001 - botocore config errors are one line too
+        raise AwsError(f"cannot set up the {service.upper()} client: {err}") from None
+
+
+def _call(what: str, fn, **params):
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    try:
+        return fn(**params)
+    except ClientError as err:
+        error = err.response.get("Error", {})
+        code = error.get("Code", "Unknown")
+        message = (error.get("Message") or "").splitlines()[0] if error.get("Message") else ""
+        if code == "AccessDenied" and "MultiFactorAuthentication" in message:
+            raise MfaRejected(f"{what}: the MFA code was rejected ({message})") from None
+        if code in ("InvalidClientTokenId", "SignatureDoesNotMatch"):
+            raise AwsError(
+                f"{what}: AWS does not accept the access key ({code}); it may be expired, "
+                "deactivated or deleted"
+            ) from None
+        if code == "ExpiredToken":
+            raise AwsError(f"{what}: the session has expired (ExpiredToken)") from None
+        raise AwsError(f"{what}: {code}: {message}" if message else f"{what}: {code}") from None
+    except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as err:
+        endpoint = getattr(err, "kwargs", {}).get("endpoint_url", "")
+        raise AwsError(f"{what}: AWS is unreachable {endpoint}".rstrip()) from None
+    except BotoCoreError as err:
+        raise AwsError(f"{what}: {err}") from None
+
+
+def _session(response: dict) -> Credentials:
+    c = response["Credentials"]
+    return Credentials(
+        c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"], int(c["Expiration"].timestamp())
+    )
+
+
+def get_session_token(
+    key: Credentials, region: str | None, duration: int, serial: str | None, code: str | None
+) -> Credentials:
+    params: dict = {"DurationSeconds": duration}
+    if serial:
+        params.update(SerialNumber=serial, TokenCode=code)
+    sts = client("sts", key, region)
+    return _session(_call("GetSessionToken", sts.get_session_token, **params))
+
+
+def assume_role(
+    creds: Credentials,
+    region: str | None,
+    role_arn: str,
+    session_name: str,
+    duration: int,
+    external_id: str | None = None,
+    serial: str | None = None,
+    code: str | None = None,
+) -> Credentials:
+    params: dict = {"RoleArn": role_arn, "RoleSessionName": session_name, "DurationSeconds": duration}
+    if external_id:
+        params["ExternalId"] = external_id
+    if serial:
+        params.update(SerialNumber=serial, TokenCode=code)
+    sts = client("sts", creds, region)
+    try:
+        return _session(_call(f"AssumeRole {role_arn}", sts.assume_role, **params))
+    except AwsError as err:
+        if "AccessDenied" in str(err) and not isinstance(err, MfaRejected):
+            raise AwsError(f"access denied assuming role {role_arn}") from None
+        raise
+
+
+def caller_identity(creds: Credentials | None, region: str | None) -> dict:
+    sts = client("sts", creds, region)
+    response = _call("GetCallerIdentity", sts.get_caller_identity)
+    return {k: response[k] for k in ("UserId", "Account", "Arn")}

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from world import MotoServer, SecretService, config_text, create_account, make_home, short_runtime_dir
+
+BIN = Path(sys.executable).parent
+AWSENV = str(BIN / "awsenv")
+WEIRD = "ev'il\"$(touch PWNED)`touch PWNED2`;x"
+
+
+def require(tool: str) -> str:
+    """A missing tool skips locally and fails under CI, so CI cannot hide it."""
+    path = shutil.which(tool)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{tool} is not installed, and CI must have it")
+        pytest.skip(f"{tool} is not installed")
+    return path
+
+
+@pytest.fixture(scope="session")
+def moto():
+    server = MotoServer().start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class World:
+    root: Path
+    home: Path
+    tmp: Path
+    env: dict[str, str]
+    moto: MotoServer
+    people: dict
+    keyring: SecretService
+
+    @property
+    def alice(self):
+        return self.people["alice"]
+
+    @property
+    def robot(self):
+        return self.people["robot"]
+
+    def run(self, *args: str, env: dict | None = None, input: str | None = None, cwd=None, timeout=60):
+        """awsenv with no controlling terminal, as in CI or a pipe."""
+        return subprocess.run(
+            [AWSENV, *args], env={**self.env, **(env or {})}, input=input, capture_output=True,
+            text=True, start_new_session=True, cwd=cwd or self.root, timeout=timeout,
+        )
+
+    def ok(self, *args: str, **kw) -> subprocess.CompletedProcess:
+        done = self.run(*args, **kw)
+        assert done.returncode == 0, f"awsenv {' '.join(args)} failed: {done.stderr}"
+        return done
+
+    def shell(self, shell: str, script: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        argv = {
+            "bash": ["bash", "--noprofile", "--norc", "-c", script],
+            "zsh": ["zsh", "-f", "-c", script],
+            "fish": ["fish", "--no-config", "-c", script],
+        }[shell]
+        require(shell)
+        return subprocess.run(
+            argv, env={**self.env, **(env or {})}, capture_output=True, text=True,
+            start_new_session=True, cwd=self.root, timeout=120,
+        )
+
+    def add_keys(self) -> None:
+        self.ok("add", "jump", "--env", env={
+            "AWS_ACCESS_KEY_ID": self.alice.key_id, "AWS_SECRET_ACCESS_KEY": self.alice.secret})
+        self.ok("add", "ci", "--env", env={
+            "AWS_ACCESS_KEY_ID": self.robot.key_id, "AWS_SECRET_ACCESS_KEY": self.robot.secret})
+        self.moto.calls.clear()
+
+    def write_config(self, text: str) -> None:
+        (self.home / ".aws" / "config").write_text(text)
+
+
+@pytest.fixture
+def world(moto, tmp_path):
+    moto.reset()
+    people = create_account(moto.url)
+    moto.calls.clear()
+    home = make_home(tmp_path)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    runtime = short_runtime_dir()
+    keyring = SecretService(runtime, home)
+    try:
+        keyring.start()
+    except RuntimeError as err:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(str(err))
+    env = {
+        "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+        "TERM": "xterm",
+        "AWS_CONFIG_FILE": str(home / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / ".aws" / "credentials"),
+        "AWS_ENDPOINT_URL": moto.url,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        **keyring.env(),
+    }
+    w = World(tmp_path, home, tmp, env, moto, people, keyring)
+    w.write_config(config_text(people["alice"].mfa_serial, WEIRD))
+    yield w
+    keyring.stop()
+    shutil.rmtree(runtime, ignore_errors=True)
