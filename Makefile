@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 $(BIN)/awsenv: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
 	@touch $@
 
 install: $(BIN)/awsenv

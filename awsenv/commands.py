@@ -13,7 +13,11 @@ from .config import AwsConfig, append_profile, remove_plaintext
 from .creds import Credentials, format_ttl, rfc3339
 from .errors import AwsenvError, UsageError
 from .session import Request, Resolver, drop_sessions, role_key, session_key
-from .vault import Vault
+
+def Vault():  # noqa: N802 - imported late: the cached path never opens the keyring
+    from .vault import Vault as _Vault
+
+    return _Vault()
 
 
 def run(args) -> int | None:
@@ -32,7 +36,7 @@ def _shell(args):
 
 def _resolve(args) -> tuple[Credentials, str | None]:
     config = AwsConfig()
-    resolver = Resolver(config, Vault())
+    resolver = Resolver(config)
     request = Request(args.profile, mfa_code=args.mfa_code, duration=args.duration, refresh=args.refresh)
     creds, chain = resolver.resolve(request)
     try:
@@ -117,7 +121,7 @@ def cmd_refresh(args) -> None:
     left = int(expires) - int(time.time())
     when = f"expire in {format_ttl(left)}" if left > 0 else "have expired"
     request = Request(profile, min_ttl=window + 60, prompt=mode == "prompt", note=f"the credentials of {profile} {when}")
-    resolver = Resolver(AwsConfig(), Vault())
+    resolver = Resolver(AwsConfig())
     try:
         creds, chain = resolver.resolve(request)
         resolver.save()

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import difflib
 import os
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from .errors import ConfigError, UsageError
 
@@ -25,12 +23,19 @@ PROFILE_KEYS = (
 )
 
 
-@dataclass(frozen=True)
 class Profile:
-    name: str
-    values: dict[str, str] = field(default_factory=dict)
-    source_file: str = ""
-    line: int = 0
+    """One profile's settings. A plain class: the cached path can't pay for dataclasses."""
+
+    __slots__ = ("name", "values", "source_file", "line")
+
+    def __init__(self, name: str, values: dict[str, str], source_file: str = "", line: int = 0) -> None:
+        self.name = name
+        self.values = values
+        self.source_file = source_file
+        self.line = line
+
+    def __repr__(self) -> str:
+        return f"Profile({self.name!r})"
 
     def get(self, key: str) -> str | None:
         value = self.values.get(key)
@@ -70,21 +75,24 @@ class Profile:
             ) from None
 
 
-@dataclass(frozen=True)
 class Section:
-    name: str
-    values: dict[str, str]
-    line: int
+    __slots__ = ("name", "values", "line")
+
+    def __init__(self, name: str, values: dict[str, str], line: int) -> None:
+        self.name = name
+        self.values = values
+        self.line = line
 
 
-def config_path() -> Path:
-    return Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config").expanduser()
+# Paths are plain strings: pathlib costs the cached switch several milliseconds.
+def config_path() -> str:
+    return os.path.expanduser(os.environ.get("AWS_CONFIG_FILE") or os.path.join("~", ".aws", "config"))
 
 
-def credentials_path() -> Path:
-    return Path(
-        os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or Path.home() / ".aws" / "credentials"
-    ).expanduser()
+def credentials_path() -> str:
+    return os.path.expanduser(
+        os.environ.get("AWS_SHARED_CREDENTIALS_FILE") or os.path.join("~", ".aws", "credentials")
+    )
 
 
 def parse_ini(text: str, filename: str) -> list[Section]:
@@ -125,9 +133,10 @@ def _strip_inline_comment(value: str) -> str:
     return value
 
 
-def _read(path: Path) -> str | None:
+def _read(path: str) -> str | None:
     try:
-        return path.read_text(encoding="utf-8")
+        with open(path, encoding="utf-8") as stream:
+            return stream.read()
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
@@ -139,7 +148,7 @@ def _read(path: Path) -> str | None:
 class AwsConfig:
     """The profiles of ~/.aws/config, with the credentials file read only when needed."""
 
-    def __init__(self, config_file: Path | None = None, credentials_file: Path | None = None):
+    def __init__(self, config_file: str | None = None, credentials_file: str | None = None):
         self.config_file = config_file or config_path()
         self.credentials_file = credentials_file or credentials_path()
         self._profiles: dict[str, Profile] = {}
@@ -235,9 +244,9 @@ def _profile_name(section: str) -> str | None:
     return None  # sso-session, services, plugins ...
 
 
-def append_profile(path: Path, name: str, values: dict[str, str]) -> None:
+def append_profile(path: str, name: str, values: dict[str, str]) -> None:
     """Add a `[profile NAME]` section at the end of the config file."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     existing = _read(path) or ""
     header = "[default]" if name == "default" else f"[profile {name}]"
     lines = [header] + [f"{k} = {v}" for k, v in values.items()]
@@ -249,12 +258,13 @@ def append_profile(path: Path, name: str, values: dict[str, str]) -> None:
 SECRET_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token")
 
 
-def remove_plaintext(path: Path, profiles: list[str]) -> None:
+def remove_plaintext(path: str, profiles: list[str]) -> None:
     """Drop the key lines of `profiles` from the credentials file. Every other line is
     kept byte for byte, section headers included, so a profile that only the
     credentials file names still exists. The file is replaced atomically through a
     0600 temporary file beside it; no backup copy is left."""
-    text = path.read_bytes().decode("utf-8")
+    with open(path, "rb") as stream:
+        text = stream.read().decode("utf-8")
     wanted = set(profiles)
     kept: list[str] = []
     section: str | None = None
@@ -272,8 +282,9 @@ def remove_plaintext(path: Path, profiles: list[str]) -> None:
             if dropping_nested:
                 continue
         kept.append(line)
-    mode = path.stat().st_mode & 0o777
-    tmp = path.with_name(f".{path.name}.awsenv-{os.getpid()}")
+    mode = os.stat(path).st_mode & 0o777
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.awsenv-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -283,5 +294,6 @@ def remove_plaintext(path: Path, profiles: list[str]) -> None:
         os.chmod(tmp, mode & 0o600 or 0o600)
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if os.path.exists(tmp):
+            os.unlink(tmp)
         raise

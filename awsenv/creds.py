@@ -2,15 +2,30 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
 class Credentials:
-    access_key_id: str
-    secret_access_key: str
-    session_token: str | None = None
-    expiration: int | None = None  # Unix seconds; None for a long-term key
+    """A plain class, not a dataclass: `dataclasses` pulls in `inspect` and `ast`,
+    which the cached switch cannot afford."""
+
+    __slots__ = ("access_key_id", "secret_access_key", "session_token", "expiration")
+
+    def __init__(
+        self,
+        access_key_id: str,
+        secret_access_key: str,
+        session_token: str | None = None,
+        expiration: int | None = None,  # Unix seconds; None for a long-term key
+    ) -> None:
+        self.access_key_id = access_key_id
+        self.secret_access_key = secret_access_key
+        self.session_token = session_token
+        self.expiration = expiration
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Credentials) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:  # never let a secret reach a log or a traceback
         return f"Credentials({self.access_key_id[:4]}…, expiration={self.expiration})"

@@ -5,19 +5,19 @@ is imported the first time a call to AWS is really needed.
 """
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import re
 import sys
 import time
-from dataclasses import dataclass, field
 
 from .config import AwsConfig, Profile
 from .creds import Credentials, parse_rfc3339
 from .errors import AwsenvError, KeyringError, MfaError, UsageError
-from .mfa import CodeSource
-from .vault import Vault
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the cached path imports neither the vault's deps nor mfa
+    from .mfa import CodeSource
+    from .vault import Vault
 
 MIN_DURATION, MAX_DURATION = 900, 129600
 DEFAULT_SESSION_TTL = 12 * 3600
@@ -60,6 +60,9 @@ def key_profile(cache_key: str) -> str | None:
 
 
 def default_session_name(profile: str) -> str:
+    import getpass
+    import re
+
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no passwd entry in a container
@@ -68,23 +71,34 @@ def default_session_name(profile: str) -> str:
     return name[:64] or "awsenv"
 
 
-@dataclass
 class Request:
-    profile: str
-    mfa_code: str | None = None
-    duration: int | None = None  # of the credentials handed out (the target)
-    refresh: bool = False  # ignore every cached session
-    min_ttl: int = field(default_factory=lambda: env_seconds("AWSENV_MIN_TTL", 300))
-    prompt: bool = True  # may ask for an MFA code on the terminal
-    note: str = ""  # said before asking, e.g. why the prompt hook asks
+    """What the caller wants. A plain class: dataclasses cost the cached path too much."""
+
+    def __init__(
+        self,
+        profile: str,
+        mfa_code: str | None = None,
+        duration: int | None = None,  # of the credentials handed out (the target)
+        refresh: bool = False,  # ignore every cached session
+        min_ttl: int | None = None,
+        prompt: bool = True,  # may ask for an MFA code on the terminal
+        note: str = "",  # said before asking, e.g. why the prompt hook asks
+    ) -> None:
+        self.profile = profile
+        self.mfa_code = mfa_code
+        self.duration = duration
+        self.refresh = refresh
+        self.min_ttl = env_seconds("AWSENV_MIN_TTL", 300) if min_ttl is None else min_ttl
+        self.prompt = prompt
+        self.note = note
 
 
 class Resolver:
     """Resolves one profile to temporary credentials, caching what it obtains."""
 
-    def __init__(self, config: AwsConfig, vault: Vault, clock=time.time) -> None:
+    def __init__(self, config: AwsConfig, vault: Vault | None = None, clock=time.time) -> None:
         self.config = config
-        self.vault = vault
+        self._vault = vault
         self.clock = clock
         self._sessions: dict | None = None
         self._new: dict[str, dict] = {}
@@ -92,11 +106,26 @@ class Resolver:
         self._warned: set[str] = set()
         self.request = Request("")
 
+    @property
+    def vault(self) -> Vault:
+        # Opened only when the agent can't answer: the cached path never loads keyring.
+        if self._vault is None:
+            from .vault import Vault
+
+            self._vault = Vault()
+        return self._vault
+
     # cache -------------------------------------------------------------------
     @property
     def sessions(self) -> dict:
         if self._sessions is None:
-            self._sessions = self.vault.load_sessions()
+            from . import agent
+
+            doc = agent.fetch()
+            if doc is None:
+                doc = self.vault.load_sessions()
+                agent.spawn()
+            self._sessions = doc
         return self._sessions
 
     def cached(self, key: str, need_ttl: float) -> Credentials | None:
@@ -135,6 +164,8 @@ class Resolver:
     @property
     def codes(self) -> CodeSource:
         if self._codes is None:
+            from .mfa import CodeSource
+
             used = self.sessions.get(USED_CODES)
             self._codes = CodeSource(
                 self.request.mfa_code,

@@ -17,7 +17,6 @@ import fcntl
 import json
 import os
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 from .creds import Credentials
 from .errors import KeyringError
@@ -134,24 +133,31 @@ class Vault:
     def update_sessions(self, change: Callable[[dict], None]) -> dict:
         """Read, change and write the session document under a lock, so two shells
         refreshing at once don't drop each other's sessions."""
+        from . import agent
+
         with _lock():
             data = self.load_sessions()
             change(data)
             self._set(SESSIONS, json.dumps(data, separators=(",", ":"), sort_keys=True))
+            agent.push(data)
         return data
 
 
-def _state_dir() -> Path:
-    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    path = Path(base) / "awsenv"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+def _state_dir() -> str:
+    from . import agent
+
+    private = agent.runtime_dir()
+    if private is not None:
+        return private
+    path = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "awsenv")
+    os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 
 
 @contextlib.contextmanager
 def _lock() -> Iterator[None]:
     # The lock file is empty; it only serialises writers.
-    fd = os.open(_state_dir() / "sessions.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(os.path.join(_state_dir(), "sessions.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

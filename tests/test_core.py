@@ -386,7 +386,7 @@ def test_stdout_carries_only_statements(world):
     world.add_keys()
     out = world.ok("use", "dev", "--mfa-code", "123456", "--shell", "bash").stdout
     for line in out.splitlines():
-        assert re.fullmatch(r"(export [A-Z_]+='[^']*';|unset [A-Z_]+;)", line), line
+        assert re.fullmatch(r"(export [A-Z_]+='[^']*';|unset -v [A-Z_]+;)", line), line
 
 
 def test_module_entry_point(world):

@@ -146,6 +146,13 @@ class SecretService:
         raise RuntimeError("gnome-keyring-daemon did not register org.freedesktop.secrets")
 
     def stop(self) -> None:
+        from awsenv import agent
+
+        # The agent awsenv started for this HOME goes first; it would exit by itself
+        # within a second of the runtime directory vanishing, but tests wait for no one.
+        socket = self.runtime_dir / "awsenv" / "agent.sock"
+        if socket.exists():
+            agent.stop(str(socket))
         for proc in reversed(self.procs):
             if proc.poll() is None:
                 try:

@@ -2,9 +2,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sys
-from importlib import resources
 
 from ..errors import UsageError
 
@@ -42,7 +40,8 @@ class Shell:
             "__AWSENV_PROMPT__": "1" if prompt else "0",
             "__AWSENV_REFRESH__": "1" if refresh else "0",
         }
-        text = resources.files("awsenv").joinpath("shell", self.template).read_text(encoding="utf-8")
+        with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "shell", self.template), encoding="utf-8") as stream:
+            text = stream.read()
         for key, value in placeholders.items():
             text = text.replace(key, value)
         return text
@@ -53,6 +52,8 @@ def executable() -> str:
     argv0 = sys.argv[0] if sys.argv else ""
     if os.path.basename(argv0) == "awsenv" and os.path.isfile(argv0):
         return os.path.abspath(argv0)
+    import shutil
+
     return shutil.which("awsenv") or "awsenv"
 
 

@@ -15,7 +15,7 @@ class Bash(Shell):
         return f"export {name}={self.quote(value)};"
 
     def unset(self, name: str) -> str:
-        return f"unset {name};"
+        return f"unset -v {name};"
 
 
 class Zsh(Bash):

@@ -1,0 +1,236 @@
+"""A short-lived, in-memory copy of the session cache, in the spirit of ssh-agent.
+
+A cached switch must cost tens of milliseconds, and `import keyring` plus a Secret
+Service round trip costs far more. So the first run that reads the `sessions` item from
+the keyring starts this agent, which keeps that document in memory and answers over a
+Unix socket with mode 0600 in a 0700 directory (`$XDG_RUNTIME_DIR/awsenv/agent.sock`).
+The keyring stays the durable store: every write goes to the keyring first and is then
+pushed here. The agent checks the peer's uid, writes nothing to disk, and exits after
+`AWSENV_AGENT_IDLE` seconds without a request (default 3600), when its socket is
+removed, or when told to stop. `AWSENV_AGENT=0` turns it off.
+
+Protocol: one JSON request per connection, one JSON reply.
+  {"op": "get"}               -> {"ok": true, "doc": {...}}
+  {"op": "put", "doc": {...}} -> {"ok": true}
+  {"op": "stop"}              -> {"ok": true}
+"""
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+
+# The client side uses the C module directly: `socket.py` and `pathlib` cost the
+# cached switch milliseconds it doesn't have.
+import _socket
+
+CONNECT_TIMEOUT = 0.5
+MAX_MESSAGE = 1 << 20
+
+
+def enabled() -> bool:
+    return os.environ.get("AWSENV_AGENT", "1") not in ("0", "off", "no", "false")
+
+
+def runtime_dir() -> str | None:
+    """A private directory for the socket and the lock, or None when none can be trusted."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    path = os.path.join(base, "awsenv") if base else f"/tmp/awsenv-{os.getuid()}"
+    try:
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None
+    return path
+
+
+def socket_path() -> str | None:
+    folder = runtime_dir()
+    return os.path.join(folder, "agent.sock") if folder else None
+
+
+# client -----------------------------------------------------------------------------
+def _request(message: dict, path: str | None = None) -> dict | None:
+    if path is None:
+        path = socket_path() if enabled() else None
+    if path is None:
+        return None
+    try:
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            sock.settimeout(CONNECT_TIMEOUT)
+            sock.connect(str(path))
+            sock.sendall(json.dumps(message).encode() + b"\n")
+            sock.shutdown(_socket.SHUT_WR)
+            reply = _read_all(sock)
+        finally:
+            sock.close()
+    except OSError:
+        return None
+    try:
+        answer = json.loads(reply)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) and answer.get("ok") else None
+
+
+def _read_all(sock) -> bytes:
+    chunks = []
+    size = 0
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_MESSAGE:
+            raise OSError("message too large")
+        chunks.append(chunk)
+
+
+def fetch() -> dict | None:
+    """The session document, or None when no agent answers."""
+    answer = _request({"op": "get"})
+    doc = answer.get("doc") if answer else None
+    return doc if isinstance(doc, dict) else None
+
+
+def push(doc: dict) -> bool:
+    return _request({"op": "put", "doc": doc}) is not None
+
+
+def stop(path=None) -> bool:
+    return _request({"op": "stop"}, path) is not None
+
+
+def spawn() -> None:
+    """Start an agent in the background; it loads the document from the keyring itself."""
+    if not enabled() or socket_path() is None:
+        return
+    import subprocess
+
+    try:
+        subprocess.Popen(
+            [sys.executable, "-m", "awsenv.agent"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True, close_fds=True,
+        )
+    except OSError:
+        pass
+
+
+# server -----------------------------------------------------------------------------
+def _peer_is_us(conn) -> bool:
+    import socket
+    import struct
+
+    if not hasattr(socket, "SO_PEERCRED"):
+        return True  # the 0700 directory is the guard where the OS has no SO_PEERCRED
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
+def serve(idle: float) -> None:
+    import socket
+    import time
+
+    path = socket_path()
+    if path is None:
+        return
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        # Bind before loading: a push that arrives while we read the keyring waits in
+        # the backlog and wins; a push that came before we bound was already written to
+        # the keyring, so the load sees it.
+        try:
+            listener.bind(path)
+        except OSError:
+            if fetch() is not None:
+                return  # another agent answers
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            listener.bind(path)
+    finally:
+        os.umask(old_umask)
+    listener.listen(16)
+    listener.settimeout(1.0)
+    identity = os.stat(path).st_ino
+    doc = _load()
+    last = time.monotonic()
+    try:
+        while time.monotonic() - last < idle:
+            try:
+                if os.stat(path).st_ino != identity:
+                    return
+            except FileNotFoundError:
+                return
+            try:
+                conn, _ = listener.accept()
+            except socket.timeout:
+                continue
+            with conn:
+                conn.settimeout(2.0)
+                try:
+                    if not _peer_is_us(conn):
+                        continue
+                    message = json.loads(_read_all(conn))
+                except (OSError, ValueError):
+                    continue
+                last = time.monotonic()
+                op = message.get("op") if isinstance(message, dict) else None
+                if op == "get":
+                    reply = {"ok": True, "doc": doc}
+                elif op == "put" and isinstance(message.get("doc"), dict):
+                    doc = message["doc"]
+                    reply = {"ok": True}
+                elif op == "stop":
+                    _send(conn, {"ok": True})
+                    return
+                else:
+                    reply = {"ok": False}
+                _send(conn, reply)
+    finally:
+        listener.close()
+        try:
+            if os.stat(path).st_ino == identity:
+                os.unlink(path)
+        except OSError:
+            pass
+
+
+def _send(conn, reply: dict) -> None:
+    try:
+        conn.sendall(json.dumps(reply).encode())
+    except OSError:
+        pass
+
+
+def _load() -> dict:
+    from .errors import AwsenvError
+    from .vault import Vault
+
+    try:
+        return Vault().load_sessions()
+    except AwsenvError:
+        return {}
+
+
+def main() -> None:
+    try:
+        idle = float(os.environ.get("AWSENV_AGENT_IDLE", "3600"))
+    except ValueError:
+        idle = 3600.0
+    serve(idle)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""The argparse definition of the CLI, and its argcomplete completers.
+
+Only the standard library is imported here; boto3 and keyring are imported by the
+command that needs them, so `--help`, `init` and completion stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from .errors import AwsenvError
+
+SHELL_NAMES = ("bash", "zsh", "fish", "pwsh")
+
+
+class Formatter(argparse.HelpFormatter):
+    """argparse finds the terminal width through `shutil`, whose imports cost the
+    cached switch milliseconds; os.get_terminal_size is all it needs."""
+
+    def __init__(self, prog: str, **kwargs) -> None:
+        try:
+            width = os.get_terminal_size(sys.stderr.fileno()).columns
+        except (OSError, ValueError):
+            width = 80
+        super().__init__(prog, width=max(width - 2, 40), **kwargs)
+
+
+class Parser(argparse.ArgumentParser):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # one line, not usage + error
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _mfa_code(value: str) -> str:
+    from .mfa import CODE
+
+    if not CODE.fullmatch(value):
+        raise argparse.ArgumentTypeError("an MFA code is 6 digits")
+    return value
+
+
+def _duration(value: str) -> int:
+    from .session import MAX_DURATION, MIN_DURATION
+
+    try:
+        seconds = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not MIN_DURATION <= seconds <= MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"{seconds} is out of range: {MIN_DURATION} to {MAX_DURATION} seconds")
+    return seconds
+
+
+def _profiles(prefix: str = "", **_kwargs) -> list[str]:
+    """Completer for profile names: reads ~/.aws/config only, never the keyring."""
+    from .config import AwsConfig
+
+    try:
+        return [name for name in AwsConfig().names() if name.startswith(prefix)]
+    except AwsenvError:
+        return []
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="awsenv", description="Short-lived AWS credentials in the current shell.")
+    parser.add_argument("--version", action="version", version=f"awsenv {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub.required = True
+
+    def command(name: str, help: str) -> Parser:
+        return sub.add_parser(name, help=help, description=help)
+
+    def profile(p: Parser, nargs=None) -> None:
+        p.add_argument("profile", metavar="PROFILE", nargs=nargs).completer = _profiles
+
+    p = command("add", "store the long-term access key of a base profile in the keyring")
+    profile(p)
+    p.add_argument("--env", action="store_true", help="take AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment")
+
+    p = command("import", "move keys from the shared credentials file into the keyring")
+    profile(p, nargs="*")
+    p.add_argument("--delete-plaintext", action="store_true", help="then remove them from the credentials file")
+
+    p = command("remove", "forget the stored key and cached sessions of a profile")
+    profile(p)
+    p.add_argument("--sessions-only", action="store_true", help="keep the key, drop the sessions")
+
+    p = command("list", "list profiles, keys and cached sessions")
+    p.add_argument("--json", action="store_true")
+
+    for name, help in (
+        ("use", "print statements that put a profile's temporary credentials into the shell"),
+        ("export", "print a profile's temporary credentials"),
+        ("exec", "run one command with a profile's temporary credentials"),
+    ):
+        p = command(name, help)
+        profile(p)
+        p.add_argument("--mfa-code", type=_mfa_code, metavar="CODE", help="the 6-digit MFA code")
+        p.add_argument("--duration", type=_duration, metavar="SECONDS", help="lifetime of the credentials")
+        p.add_argument("--refresh", action="store_true", help="ignore cached sessions")
+        if name == "use":
+            p.add_argument("--shell", choices=SHELL_NAMES + ("powershell",), help="default: the calling shell")
+            p.add_argument("--region", help="set AWS_REGION and AWS_DEFAULT_REGION")
+        if name == "export":
+            p.add_argument("--format", choices=("env", "fish", "powershell", "json"), default="env")
+            p.add_argument("--region", help="include AWS_REGION and AWS_DEFAULT_REGION")
+        if name == "exec":
+            p.add_argument("--region", help="set AWS_REGION and AWS_DEFAULT_REGION")
+            p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+
+    p = command("unset", "print statements that remove everything `use` set")
+    p.add_argument("--shell", choices=SHELL_NAMES + ("powershell",))
+
+    p = command("refresh", "what the prompt hook runs: renew the active credentials before they expire")
+    p.add_argument("--shell", choices=SHELL_NAMES + ("powershell",))
+
+    p = command("status", "the awsenv credentials active in this environment")
+    p.add_argument("--json", action="store_true")
+
+    command("whoami", "GetCallerIdentity with the active credentials")
+
+    p = command("clear", "drop cached sessions")
+    profile(p, nargs="?")
+
+    p = command("init", "print the shell integration")
+    p.add_argument("shell", choices=SHELL_NAMES + ("powershell",))
+    p.add_argument("--cmd", default="awsenv", help="name of the wrapper function")
+    p.add_argument("--no-prompt", action="store_true", help="do not add the segment to the prompt")
+    p.add_argument("--no-refresh", action="store_true", help="do not install the refresh hook")
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

@@ -1,0 +1,329 @@
+"""Quoting by round trip: each value goes through `render`, the real shell evaluates the
+statements, and the value comes back byte for byte, both as the shell sees it and as a
+child process inherits it. PowerShell cannot run here, so its statements are parsed
+with tree-sitter-powershell and the literals decoded by PowerShell's own rules."""
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from awsenv import shells
+from conftest import WEIRD, require
+
+POSIX_SHELLS = ("bash", "zsh", "fish")
+
+HOSTILE = [
+    "'\";&&e-$ èрт🚒♞中片-j",
+    "\n",
+    "a\nb\n",
+    "\\\\",
+    "`",
+    "%",
+    "{}",
+    "$(touch PWNED)",
+    "`touch PWNED2`",
+    "'",
+    "trailing\\",
+    "\\'",
+    "",
+    "-",
+    "-n",
+    "--",
+    "‘’",
+    "‘typographic’ ‚quotes‛",
+    "'; touch PWNED; '",
+    "\\'; touch PWNED; echo \\'",
+    "$HOME ${HOME} $((1+1)) ~ * ? [a] !! !$",
+    "a\tb\rc\x01\x1b[31m\x7f\u0085\u2028",
+    " leading and trailing spaces ",
+    "%s %n %%",
+    "\\n\\t\\x41\\u263a",
+    "^ \\c \\e",
+    WEIRD,
+]
+
+# Characters that mean something to at least one shell, drawn more often than chance.
+SPECIAL = list("'\"\\$`!{}()[]%*?~#;&|<>^=,@\n\r\t -\u2018\u2019\u201a\u201b\u201c\u201d\u00a0")
+VALUES = st.text(
+    alphabet=st.one_of(st.characters(codec="utf-8", exclude_characters="\x00"), st.sampled_from(SPECIAL)),
+    max_size=40,
+)
+
+ARGV = {
+    "bash": ["bash", "--noprofile", "--norc", "-euo", "pipefail", "-c"],
+    "zsh": ["zsh", "-f", "-eu", "-c"],
+    "fish": ["fish", "--no-config", "-c"],
+}
+
+
+def run_shell(shell: str, script: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    home = cwd / "home"
+    home.mkdir(exist_ok=True)
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+    }
+    return subprocess.run(
+        [*ARGV[shell], script], cwd=cwd, env={**base, **(env or {})},
+        capture_output=True, timeout=60, start_new_session=True,
+    )
+
+
+def read_env(path: Path) -> dict[bytes, bytes]:
+    """The environment a child process inherited, from `env -0`."""
+    entries = path.read_bytes().split(b"\0")
+    return dict(entry.partition(b"=")[::2] for entry in entries if entry)
+
+
+def round_trip(shell: str, values: list[str]) -> None:
+    """Sets AWSENV_T0..N in one shell run, then checks each came back exactly."""
+    require(shell)
+    render = shells.get(shell).render
+    names = [f"AWSENV_T{i}" for i in range(len(values))]
+    script = render(list(zip(names, values)))
+    for i, name in enumerate(names):
+        script += f'printf %s "${name}" > out{i}\n'
+    script += "env -0 > env.out\n"
+    with tempfile.TemporaryDirectory(prefix="awsenv-quote-") as tmp:
+        cwd = Path(tmp)
+        done = run_shell(shell, script, cwd)
+        assert done.returncode == 0, (shell, done.stderr.decode(errors="replace"), script)
+        assert done.stderr == b"", (shell, done.stderr.decode(errors="replace"), script)
+        exported = read_env(cwd / "env.out")
+        for i, (name, value) in enumerate(zip(names, values)):
+            assert (cwd / f"out{i}").read_bytes() == value.encode(), (shell, value, script)
+            assert exported.get(name.encode()) == value.encode(), (shell, value, "not exported")
+        expected = {"home", "env.out", *(f"out{i}" for i in range(len(values)))}
+        assert set(os.listdir(cwd)) == expected, "the shell ran something it was only meant to store"
+
+
+@pytest.mark.parametrize("shell", POSIX_SHELLS)
+def test_hostile_values_round_trip(shell):
+    round_trip(shell, HOSTILE)
+
+
+@pytest.mark.parametrize("shell", POSIX_SHELLS)
+def test_each_hostile_value_alone(shell):
+    """One statement per run, so a value that breaks the parser can't hide behind another."""
+    require(shell)
+    for value in HOSTILE:
+        round_trip(shell, [value])
+
+
+@pytest.mark.parametrize("shell", POSIX_SHELLS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(VALUES, min_size=1, max_size=30))
+@example(values=HOSTILE)
+def test_drawn_values_round_trip(shell, values):
+    round_trip(shell, values)
+
+
+@pytest.mark.parametrize("shell", POSIX_SHELLS)
+def test_quote_is_one_word(shell):
+    """`quote` alone, in argument position: one word, the same text."""
+    require(shell)
+    quote = shells.get(shell).quote
+    script = "".join(f"printf %s {quote(v)} > out{i}\n" for i, v in enumerate(HOSTILE))
+    with tempfile.TemporaryDirectory(prefix="awsenv-quote-") as tmp:
+        cwd = Path(tmp)
+        done = run_shell(shell, script, cwd)
+        assert done.returncode == 0 and done.stderr == b"", done.stderr.decode(errors="replace")
+        for i, value in enumerate(HOSTILE):
+            assert (cwd / f"out{i}").read_bytes() == value.encode(), (shell, value)
+        assert not (cwd / "PWNED").exists() and not (cwd / "PWNED2").exists()
+
+
+CHECK_UNSET = {
+    "bash": 'if [ -n "${{{0}+x}}" ]; then echo "{0} still set"; fi\n',
+    "zsh": 'if [ -n "${{{0}+x}}" ]; then echo "{0} still set"; fi\n',
+    "fish": "if set -q {0}; echo '{0} still set'; end\n",
+}
+
+
+@pytest.mark.parametrize("shell", POSIX_SHELLS)
+def test_unset_removes_the_variable(shell):
+    require(shell)
+    render = shells.get(shell).render
+    inherited = {f"AWSENV_U{i}": value for i, value in enumerate(HOSTILE[:5])}
+    plan = [(name, None) for name in inherited]
+    # set then unset in one plan, and unset of a variable that was never set
+    plan += [("AWSENV_SETTHENGONE", "x'y"), ("AWSENV_SETTHENGONE", None), ("AWSENV_NEVER_SET", None)]
+    plan += [("AWSENV_KEPT", "kept")]
+    script = render(plan)
+    for name in [*inherited, "AWSENV_SETTHENGONE", "AWSENV_NEVER_SET"]:
+        script += CHECK_UNSET[shell].format(name)
+    script += "env -0 > env.out\n"
+    with tempfile.TemporaryDirectory(prefix="awsenv-unset-") as tmp:
+        cwd = Path(tmp)
+        done = run_shell(shell, script, cwd, env=inherited)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")
+        assert done.stderr == b"", done.stderr.decode(errors="replace")
+        assert done.stdout == b"", done.stdout.decode(errors="replace")
+        exported = read_env(cwd / "env.out")
+        for name in [*inherited, "AWSENV_SETTHENGONE", "AWSENV_NEVER_SET"]:
+            assert name.encode() not in exported
+        assert exported.get(b"AWSENV_KEPT") == b"kept"
+
+
+DEFINE_FUNCTION = {
+    "bash": "AWSENV_FN() { :; }\n",
+    "zsh": "AWSENV_FN() { :; }\n",
+    "fish": "function AWSENV_FN; end\n",
+}
+FUNCTION_STILL_THERE = {
+    "bash": "declare -F AWSENV_FN > /dev/null && echo kept\n",
+    "zsh": "(( $+functions[AWSENV_FN] )) && echo kept\n",
+    "fish": "functions -q AWSENV_FN; and echo kept\n",
+}
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_unset_leaves_a_function_of_the_same_name(shell):
+    require(shell)
+    script = DEFINE_FUNCTION[shell] + shells.get(shell).render([("AWSENV_FN", None)]) + FUNCTION_STILL_THERE[shell]
+    with tempfile.TemporaryDirectory(prefix="awsenv-unset-") as tmp:
+        done = run_shell(shell, script, Path(tmp))
+    assert done.stdout == b"kept\n", done.stderr.decode(errors="replace")
+
+
+def test_render_refuses_a_name_that_is_not_a_variable():
+    for shell in (*POSIX_SHELLS, "pwsh"):
+        for name in ("A;touch PWNED", "A B", "1A", "", "A-B", "A\n"):
+            with pytest.raises(ValueError):
+                shells.get(shell).render([(name, "v")])
+            with pytest.raises(ValueError):
+                shells.get(shell).render([(name, None)])
+
+
+# PowerShell ----------------------------------------------------------------------
+# PowerShell takes any of these as a single quote, and a pair of them inside a
+# verbatim string as one literal character (its tokenizer appends the second).
+PS_SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
+
+
+def ps_parser():
+    tree_sitter = pytest.importorskip("tree_sitter")
+    grammar = pytest.importorskip("tree_sitter_powershell")
+    return tree_sitter.Parser(tree_sitter.Language(grammar.language()))
+
+
+def ps_verbatim(text: str) -> str:
+    """Decode one single-quoted PowerShell string as PowerShell's tokenizer would, and
+    insist that the literal ends exactly at its last character."""
+    assert len(text) >= 2 and text[0] in PS_SINGLE_QUOTES, text
+    out, i = [], 1
+    while True:
+        assert i < len(text), f"unterminated string literal: {text!r}"
+        c = text[i]
+        if c in PS_SINGLE_QUOTES:
+            if i + 1 < len(text) and text[i + 1] in PS_SINGLE_QUOTES:
+                out.append(text[i + 1])
+                i += 2
+                continue
+            assert i == len(text) - 1, f"string literal ends early, PowerShell would run the rest: {text!r}"
+            return "".join(out)
+        out.append(c)
+        i += 1
+
+
+def walk(node):
+    yield node
+    for child in node.children:
+        yield from walk(child)
+
+
+def ps_problems(tree) -> list[str]:
+    return [
+        f"{n.type} at {n.start_point}: {n.text!r}"
+        for n in walk(tree.root_node)
+        if n.type == "ERROR" or n.is_error or n.is_missing
+    ]
+
+
+def single_string_literal(node):
+    """The one string literal a value expression consists of, or None."""
+    while node.named_child_count == 1 and node.type != "string_literal":
+        node = node.named_children[0]
+    if node.type != "string_literal":
+        return None
+    if [c.type for c in node.named_children] != ["verbatim_string_characters"]:
+        return None
+    return node
+
+
+def ps_assignments(source: str) -> list[tuple[str, str]]:
+    """(name, decoded value) for each `$env:NAME = '...'` statement in source; every
+    statement must be such an assignment or a `Remove-Item -LiteralPath '...'`."""
+    tree = ps_parser().parse(source.encode())
+    assert ps_problems(tree) == [], source
+    statements = tree.root_node.named_children
+    assert [n.type for n in statements] == ["statement_list"], tree.root_node
+    result = []
+    for pipeline in statements[0].named_children:
+        assert pipeline.type == "pipeline", pipeline
+        (statement,) = pipeline.named_children
+        if statement.type == "assignment_expression":
+            rhs = statement.child_by_field_name("value")
+            target = statement.named_children[0]
+            variables = [n for n in walk(target) if n.type == "variable"]
+            assert len(variables) == 1 and variables[0].text == target.text, target.text
+            name = variables[0].text.decode()
+            assert name.startswith("$env:"), name
+            literal = single_string_literal(rhs)
+            assert literal is not None, f"right-hand side is not one verbatim string: {rhs.text!r}"
+            assert literal.text == rhs.text
+            result.append((name[len("$env:"):], ps_verbatim(literal.text.decode())))
+        else:
+            text = statement.text.decode()
+            assert text.startswith("Remove-Item -LiteralPath "), text
+            args = [n for n in walk(statement) if n.type == "string_literal"]
+            assert len(args) == 1, text
+            path = ps_verbatim(args[0].text.decode())
+            assert path.startswith("env:/"), path
+            result.append((path[len("env:/"):], None))
+    return result
+
+
+def test_pwsh_hostile_values_parse_and_decode():
+    pwsh = shells.get("pwsh")
+    plan = [(f"AWSENV_T{i}", value) for i, value in enumerate(HOSTILE)] + [("AWSENV_GONE", None)]
+    source = pwsh.render(plan)
+    assert ps_assignments(source) == plan
+
+
+@pytest.mark.parametrize("value", HOSTILE + ["'", "‘", "’", "‚", "‛", "'‘’‚‛", "a'''b", "‛'"])
+def test_pwsh_quote_alone(value):
+    pwsh = shells.get("pwsh")
+    assert ps_verbatim(pwsh.quote(value)) == value
+    assert ps_assignments(pwsh.export("AWSENV_T", value) + "\n") == [("AWSENV_T", value)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(VALUES, min_size=1, max_size=30))
+def test_pwsh_drawn_values_parse_and_decode(values):
+    plan = [(f"AWSENV_T{i}", value) for i, value in enumerate(values)]
+    assert ps_assignments(shells.get("pwsh").render(plan)) == plan
+
+
+def test_pwsh_decoder_rejects_broken_quoting():
+    """The checks above can fail: naive quoting is caught."""
+    with pytest.raises(AssertionError):
+        ps_verbatim("'a‘b'")  # a lone typographic quote ends the string in PowerShell
+    with pytest.raises(AssertionError):
+        ps_verbatim("'a'b'")
+    with pytest.raises(AssertionError):
+        ps_assignments("$env:A = 'a'b\n")
+    with pytest.raises(AssertionError):
+        ps_assignments('$env:A = "$(touch PWNED)"\n')
+    with pytest.raises(AssertionError):
+        ps_assignments("$env:A = 'a' + 'b'\n")
