@@ -23,8 +23,13 @@ class Args:
 
 
 def fast_args(argv: list[str]) -> Args | None:
-    """`use PROFILE [--shell S]` exactly, or None to let argparse decide."""
-    if len(argv) < 2 or argv[0] != "use" or "_ARGCOMPLETE" in os.environ:
+    """`use PROFILE [--shell S]` or `init SHELL [--cmd NAME] [--no-prompt] [--no-refresh]`
+    exactly, or None to let argparse decide."""
+    if len(argv) < 2 or "_ARGCOMPLETE" in os.environ:
+        return None
+    if argv[0] == "init":
+        return _fast_init(argv[1:])
+    if argv[0] != "use":
         return None
     profile = None
     shell = None
@@ -42,7 +47,30 @@ def fast_args(argv: list[str]) -> Args | None:
     if profile is None:
         return None
     return Args(command="use", profile=profile, shell=shell, mfa_code=None, duration=None,
-                refresh=False, region=None)
+                refresh=False, region=None, role_arn=None)
+
+
+def _fast_init(rest: list[str]) -> Args | None:
+    args = Args(command="init", shell=None, cmd="awsenv", no_prompt=False, no_refresh=False)
+    while rest:
+        token = rest.pop(0)
+        if token in ("--no-prompt", "--no-refresh"):
+            setattr(args, token[2:].replace("-", "_"), True)
+        elif token == "--cmd" and rest:
+            args.cmd = rest.pop(0)
+        elif token in SHELL_NAMES and args.shell is None:
+            args.shell = token
+        else:
+            return None
+    return args if args.shell else None
+
+
+def init(args: Args) -> int:
+    """`awsenv init` runs in every new shell: it needs the shell modules and nothing else."""
+    from .shells import get
+
+    sys.stdout.write(get(args.shell).init(args.cmd, prompt=not args.no_prompt, refresh=not args.no_refresh))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
             argcomplete.autocomplete(parser)
         args = parser.parse_args(argv)
-    from . import commands
-
     try:
+        if args.command == "init":
+            return init(args)
+        from . import commands
+
         return commands.run(args) or 0
     except AwsenvError as err:
         print(f"awsenv: {err}", file=sys.stderr)

@@ -51,10 +51,13 @@ class Terminal:
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
         os.write(self.fd, prompt.encode())
         old = termios.tcgetattr(self.fd)
+        new = termios.tcgetattr(self.fd)
+        # A prompt hook may call us with the terminal raw (fish does): ask in cooked mode.
+        new[0] |= termios.ICRNL
+        new[3] |= termios.ICANON | termios.ECHO
         if not echo:
-            new = termios.tcgetattr(self.fd)
             new[3] &= ~termios.ECHO
-            termios.tcsetattr(self.fd, termios.TCSAFLUSH, new)
+        termios.tcsetattr(self.fd, termios.TCSAFLUSH, new)
         try:
             with open(self.fd, "rb", buffering=0, closefd=False) as stream:
                 line = stream.readline()
@@ -62,8 +65,8 @@ class Terminal:
             os.write(self.fd, b"\n")
             raise Cancelled("cancelled") from None
         finally:
+            termios.tcsetattr(self.fd, termios.TCSAFLUSH, old)
             if not echo:
-                termios.tcsetattr(self.fd, termios.TCSAFLUSH, old)
                 os.write(self.fd, b"\n")
             signal.signal(signal.SIGINT, previous)
         if not line:  # end of input (Ctrl-D)
@@ -113,8 +116,9 @@ class CodeSource:
     def record(self, serial: str, code: str) -> None:
         self.used[serial] = [code, int(self.clock())]
 
-    def code(self, profile: str, serial: str, retry: bool = False) -> str:
-        """A fresh code for `serial`. `retry` is set after STS rejected the previous one."""
+    def code(self, profile: str, serial: str, base: str | None = None, retry: bool = False) -> str:
+        """A fresh code for `serial`, asked for in the name of `profile`; a TOTP secret
+        is looked up under `base`. `retry` is set after STS rejected the previous one."""
         if self.given is not None and not retry:
             code, self.given = self.given, None
             if not self._recently_used(serial, code):
@@ -125,7 +129,7 @@ class CodeSource:
                     "and pass it with --mfa-code"
                 )
             self.terminal.say("awsenv: that MFA code was already used; waiting for the next one")
-        secret = self.totp_secret(profile)
+        secret = self.totp_secret(base or profile)
         if secret:
             return self._totp(serial, secret)
         if not self.prompt:

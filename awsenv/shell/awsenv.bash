@@ -1,0 +1,229 @@
+# awsenv shell integration for bash. Put in ~/.bashrc, after PS1 is set:
+#     eval "$(awsenv init bash)"
+#
+# Nothing here starts a process while nothing is due: time comes from EPOCHSECONDS
+# (bash >= 5), state from environment variables that `awsenv use` sets.
+# Prompt segment: `dev 42m`, `prod 3h05m`; a trailing `!` marks less than
+# AWSENV_REFRESH_WINDOW seconds left (urgent); `dev expired` after expiry.
+
+__awsenv_now() {
+    if [[ -n "${EPOCHSECONDS-}" ]]; then
+        __awsenv_time=$EPOCHSECONDS
+    else
+        __awsenv_time=$(\command date +%s)  # bash < 5 has no clock without a process
+    fi
+}
+
+# Numbers from the environment are checked before arithmetic: bash evaluates a
+# variable's value as an expression, and `a[$(cmd)]` would run cmd.
+__awsenv_window() {
+    __awsenv_win=600
+    if [[ -n "${AWSENV_REFRESH_WINDOW-}" && "${AWSENV_REFRESH_WINDOW-}" != *[!0-9]* ]]; then
+        __awsenv_win=$((10#$AWSENV_REFRESH_WINDOW))
+    fi
+}
+
+__awsenv_active() {
+    [[ -n "${AWSENV_PROFILE-}" && -n "${AWSENV_EXPIRES-}" && "${AWSENV_EXPIRES-}" != *[!0-9]* ]]
+}
+
+# Sets __awsenv_segment; prints nothing, so the hook needs no command substitution.
+__awsenv_segment_update() {
+    __awsenv_segment=
+    __awsenv_active || \builtin return 0
+    \builtin local __awsenv_time __awsenv_win __awsenv_left __awsenv_min
+    __awsenv_now
+    __awsenv_window
+    __awsenv_left=$((10#$AWSENV_EXPIRES - __awsenv_time))
+    if ((__awsenv_left <= 0)); then
+        __awsenv_segment="$AWSENV_PROFILE expired"
+        \builtin return 0
+    fi
+    __awsenv_min=$((__awsenv_left / 60))
+    if ((__awsenv_left < 60)); then
+        __awsenv_segment="$AWSENV_PROFILE ${__awsenv_left}s"
+    elif ((__awsenv_min < 60)); then
+        __awsenv_segment="$AWSENV_PROFILE ${__awsenv_min}m"
+    else
+        \builtin printf -v __awsenv_segment '%s %dh%02dm' "$AWSENV_PROFILE" $((__awsenv_min / 60)) $((__awsenv_min % 60))
+    fi
+    if ((__awsenv_left < __awsenv_win)); then
+        __awsenv_segment+='!'
+    fi
+}
+
+awsenv_prompt() {
+    \builtin local __awsenv_segment
+    __awsenv_segment_update
+    if [[ -n "$__awsenv_segment" ]]; then
+        \builtin printf '%s\n' "$__awsenv_segment"
+    fi
+}
+
+# Due: AWSENV_NEXT_CHECK has come (set after a declined or capped refresh), or else
+# fewer than AWSENV_REFRESH_WINDOW seconds are left.
+__awsenv_due() {
+    __awsenv_active || \builtin return 1
+    [[ "${AWSENV_REFRESH-}" != off ]] || \builtin return 1
+    \builtin local __awsenv_time __awsenv_win
+    __awsenv_now
+    if [[ -n "${AWSENV_NEXT_CHECK-}" ]]; then
+        [[ -n "$AWSENV_NEXT_CHECK" && "$AWSENV_NEXT_CHECK" != *[!0-9]* ]] || \builtin return 1
+        ((__awsenv_time >= 10#$AWSENV_NEXT_CHECK))
+        \builtin return
+    fi
+    __awsenv_window
+    ((10#$AWSENV_EXPIRES - __awsenv_time < __awsenv_win))
+}
+
+# Runs the real program and evaluates its statements with Ctrl-C ignored, so an
+# interrupt can't leave half of them applied (direnv's trap). The program itself
+# answers Ctrl-C at its MFA question. It prints nothing on failure.
+__awsenv_eval() {
+    \builtin local __awsenv_out __awsenv_rc __awsenv_trap
+    __awsenv_trap=$(\builtin trap -p INT)
+    \builtin trap '' INT
+    __awsenv_out=$(__AWSENV_EXE__ "$@" --shell bash)
+    __awsenv_rc=$?
+    if ((__awsenv_rc == 0)); then
+        \builtin eval "$__awsenv_out"
+    fi
+    if [[ -n "$__awsenv_trap" ]]; then
+        \builtin eval "$__awsenv_trap"
+    else
+        \builtin trap - INT
+    fi
+    \builtin return "$__awsenv_rc"
+}
+
+__AWSENV_CMD__() {
+    case "${1-}" in
+    use | unset | refresh)
+        \builtin local __awsenv_arg __awsenv_time __awsenv_win
+        for __awsenv_arg in "${@:2}"; do
+            case "$__awsenv_arg" in
+            -h | --help) __AWSENV_EXE__ "$@"; \builtin return ;;
+            esac
+        done
+        # Already active with more than the window left: nothing to ask Python.
+        if [[ "$1" == use && $# -eq 2 && "$2" == "${AWSENV_PROFILE-}" ]] && __awsenv_active \
+            && [[ -z "${AWSENV_NEXT_CHECK-}" ]]; then
+            __awsenv_now
+            __awsenv_window
+            if ((10#$AWSENV_EXPIRES - __awsenv_time > __awsenv_win)); then
+                \builtin return 0
+            fi
+        fi
+        __awsenv_eval "$@"
+        ;;
+    *)
+        __AWSENV_EXE__ "$@"
+        ;;
+    esac
+}
+
+# The prompt hook keeps $? for whatever runs after it and for the prompt.
+__awsenv_hook() {
+    \builtin local __awsenv_status=$?
+    if ((__AWSENV_REFRESH__)) && __awsenv_due; then
+        __awsenv_eval refresh
+    fi
+    if ((__AWSENV_PROMPT__)); then
+        __awsenv_segment_update
+    fi
+    \builtin return "$__awsenv_status"
+}
+
+# PROMPT_COMMAND is a string, or an array since bash 5.1; handle both (direnv).
+__awsenv_install_hook() {
+    \builtin local IFS=';'
+    if [[ ";${PROMPT_COMMAND[*]-};" == *";__awsenv_hook;"* ]]; then
+        \builtin return 0
+    fi
+    if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) \
+        && [[ -n "${PROMPT_COMMAND+set}" && "${PROMPT_COMMAND@a}" == *a* ]]; then
+        PROMPT_COMMAND=(__awsenv_hook "${PROMPT_COMMAND[@]}")
+    else
+        PROMPT_COMMAND="__awsenv_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
+    fi
+}
+if ((__AWSENV_REFRESH__ || __AWSENV_PROMPT__)); then
+    __awsenv_install_hook
+fi
+
+# The segment is a variable in PS1 (expanded by promptvars), not a command
+# substitution, so drawing the prompt starts nothing. A profile name in it is data.
+if ((__AWSENV_PROMPT__)) && [[ "${PS1-}" != *__awsenv_segment* ]]; then
+    PS1='${__awsenv_segment:+(${__awsenv_segment}) }'"${PS1-}"
+fi
+
+# Completion calls the real program, not the wrapper.
+# >>> argcomplete shellcode, generated by `make completions`; do not edit >>>
+# Run something, muting output or redirecting it to the debug stream
+# depending on the value of _ARC_DEBUG.
+# If ARGCOMPLETE_USE_TEMPFILES is set, use tempfiles for IPC.
+__awsenv_argcomplete_run() {
+    if [[ -z "${ARGCOMPLETE_USE_TEMPFILES-}" ]]; then
+        __awsenv_argcomplete_run_inner "$@"
+        return
+    fi
+    local tmpfile="$(mktemp)"
+    _ARGCOMPLETE_STDOUT_FILENAME="$tmpfile" __awsenv_argcomplete_run_inner "$@"
+    local code=$?
+    cat "$tmpfile"
+    rm "$tmpfile"
+    return $code
+}
+
+__awsenv_argcomplete_run_inner() {
+    if [[ -z "${_ARC_DEBUG-}" ]]; then
+        "$@" 8>&1 9>&2 1>/dev/null 2>&1 </dev/null
+    else
+        "$@" 8>&1 9>&2 1>&9 2>&1 </dev/null
+    fi
+}
+
+__awsenv_argcomplete() {
+    local IFS=$'\013'
+    local script=__AWSENV_EXE__
+    if [[ -n "${ZSH_VERSION-}" ]]; then
+        local completions
+        completions=($(IFS="$IFS" \
+            COMP_LINE="$BUFFER" \
+            COMP_POINT="$CURSOR" \
+            _ARGCOMPLETE=1 \
+            _ARGCOMPLETE_SHELL="zsh" \
+            _ARGCOMPLETE_SUPPRESS_SPACE=1 \
+            __awsenv_argcomplete_run ${script:-${words[1]}}))
+        local nosort=()
+        local nospace=()
+        if is-at-least 5.8; then
+            nosort=(-o nosort)
+        fi
+        if [[ "${completions-}" =~ ([^\\\\]): && "${match[1]}" =~ [=/:] ]]; then
+            nospace=(-S '')
+        fi
+        _describe "${words[1]}" completions "${nosort[@]}" "${nospace[@]}"
+    else
+        local SUPPRESS_SPACE=0
+        if compopt +o nospace 2> /dev/null; then
+            SUPPRESS_SPACE=1
+        fi
+        COMPREPLY=($(IFS="$IFS" \
+            COMP_LINE="$COMP_LINE" \
+            COMP_POINT="$COMP_POINT" \
+            COMP_TYPE="$COMP_TYPE" \
+            _ARGCOMPLETE_COMP_WORDBREAKS="$COMP_WORDBREAKS" \
+            _ARGCOMPLETE=1 \
+            _ARGCOMPLETE_SHELL="bash" \
+            _ARGCOMPLETE_SUPPRESS_SPACE=$SUPPRESS_SPACE \
+            __awsenv_argcomplete_run ${script:-$1}))
+        if [[ $? != 0 ]]; then
+            unset COMPREPLY
+        elif [[ $SUPPRESS_SPACE == 1 ]] && [[ "${COMPREPLY-}" =~ [=/:]$ ]]; then
+            compopt -o nospace
+        fi
+    fi
+}
+# <<< argcomplete shellcode <<<
+\builtin complete -o nospace -o default -o bashdefault -F __awsenv_argcomplete __AWSENV_CMD__

@@ -1,0 +1,230 @@
+# awsenv shell integration for zsh. Put in ~/.zshrc, after the prompt is set:
+#     eval "$(awsenv init zsh)"
+#
+# Nothing here starts a process while nothing is due: time comes from EPOCHSECONDS
+# (zsh/datetime), state from environment variables that `awsenv use` sets.
+# Prompt segment: `dev 42m`, `prod 3h05m`; a trailing `!` marks less than
+# AWSENV_REFRESH_WINDOW seconds left (urgent); `dev expired` after expiry.
+
+\builtin zmodload zsh/datetime 2>/dev/null || \builtin true
+
+__awsenv_now() {
+    if (( ${+EPOCHSECONDS} )); then
+        __awsenv_time=$EPOCHSECONDS
+    else
+        __awsenv_time=$(\command date +%s)
+    fi
+}
+
+# Numbers from the environment are checked (<->: digits only) before arithmetic,
+# where zsh would evaluate a value such as `a[$(cmd)]` as an expression.
+__awsenv_window() {
+    __awsenv_win=600
+    if [[ "${AWSENV_REFRESH_WINDOW-}" == <-> ]]; then
+        __awsenv_win=$(( 10#$AWSENV_REFRESH_WINDOW ))
+    fi
+}
+
+__awsenv_active() {
+    [[ -n "${AWSENV_PROFILE-}" && "${AWSENV_EXPIRES-}" == <-> ]]
+}
+
+# Sets __awsenv_segment; prints nothing, so the hook needs no command substitution.
+__awsenv_segment_update() {
+    \builtin emulate -L zsh
+    __awsenv_segment=
+    __awsenv_active || \builtin return 0
+    \builtin local __awsenv_time __awsenv_win __awsenv_left __awsenv_min
+    __awsenv_now
+    __awsenv_window
+    __awsenv_left=$(( 10#$AWSENV_EXPIRES - __awsenv_time ))
+    if (( __awsenv_left <= 0 )); then
+        __awsenv_segment="$AWSENV_PROFILE expired"
+        \builtin return 0
+    fi
+    __awsenv_min=$(( __awsenv_left / 60 ))
+    if (( __awsenv_left < 60 )); then
+        __awsenv_segment="$AWSENV_PROFILE ${__awsenv_left}s"
+    elif (( __awsenv_min < 60 )); then
+        __awsenv_segment="$AWSENV_PROFILE ${__awsenv_min}m"
+    else
+        \builtin printf -v __awsenv_segment '%s %dh%02dm' "$AWSENV_PROFILE" $(( __awsenv_min / 60 )) $(( __awsenv_min % 60 ))
+    fi
+    if (( __awsenv_left < __awsenv_win )); then
+        __awsenv_segment+='!'
+    fi
+}
+
+awsenv_prompt() {
+    \builtin emulate -L zsh
+    \builtin local __awsenv_segment
+    __awsenv_segment_update
+    if [[ -n "$__awsenv_segment" ]]; then
+        \builtin print -r -- "$__awsenv_segment"
+    fi
+}
+
+# Due: AWSENV_NEXT_CHECK has come (set after a declined or capped refresh), or else
+# fewer than AWSENV_REFRESH_WINDOW seconds are left.
+__awsenv_due() {
+    \builtin emulate -L zsh
+    __awsenv_active || \builtin return 1
+    [[ "${AWSENV_REFRESH-}" != off ]] || \builtin return 1
+    \builtin local __awsenv_time __awsenv_win
+    __awsenv_now
+    if [[ -n "${AWSENV_NEXT_CHECK-}" ]]; then
+        [[ "$AWSENV_NEXT_CHECK" == <-> ]] || \builtin return 1
+        (( __awsenv_time >= 10#$AWSENV_NEXT_CHECK ))
+        \builtin return
+    fi
+    __awsenv_window
+    (( 10#$AWSENV_EXPIRES - __awsenv_time < __awsenv_win ))
+}
+
+# Runs the real program and evaluates its statements with Ctrl-C ignored, so an
+# interrupt can't leave half of them applied (direnv's trap). The program itself
+# answers Ctrl-C at its MFA question. It prints nothing on failure.
+__awsenv_eval() {
+    \builtin local __awsenv_out __awsenv_rc
+    # A function-local trap (localtraps) puts the caller's INT trap back on return.
+    \builtin setopt localoptions localtraps
+    \builtin trap '' INT
+    __awsenv_out=$('/opt/awsenv/bin/awsenv' "$@" --shell zsh)
+    __awsenv_rc=$?
+    if (( __awsenv_rc == 0 )); then
+        \builtin eval "$__awsenv_out"
+    fi
+    \builtin return $__awsenv_rc
+}
+
+awsenv() {
+    case "${1-}" in
+    (use|unset|refresh)
+        \builtin local __awsenv_arg __awsenv_time __awsenv_win
+        for __awsenv_arg in "${@:2}"; do
+            case "$__awsenv_arg" in
+            (-h|--help) '/opt/awsenv/bin/awsenv' "$@"; \builtin return ;;
+            esac
+        done
+        # Already active with more than the window left: nothing to ask Python.
+        if [[ "$1" == use && $# -eq 2 && "$2" == "${AWSENV_PROFILE-}" && -z "${AWSENV_NEXT_CHECK-}" ]] \
+            && __awsenv_active; then
+            __awsenv_now
+            __awsenv_window
+            if (( 10#$AWSENV_EXPIRES - __awsenv_time > __awsenv_win )); then
+                \builtin return 0
+            fi
+        fi
+        __awsenv_eval "$@"
+        ;;
+    (*)
+        '/opt/awsenv/bin/awsenv' "$@"
+        ;;
+    esac
+}
+
+# zsh keeps $? across precmd functions itself; returning it costs nothing.
+__awsenv_precmd() {
+    \builtin local __awsenv_status=$?
+    if (( 1 )) && __awsenv_due; then
+        __awsenv_eval refresh
+    fi
+    if (( 1 )); then
+        __awsenv_segment_update
+        # The prompt expands this with prompt_subst; % is doubled so a profile name
+        # is shown as it is, never read as a prompt escape.
+        __awsenv_ps=${__awsenv_segment:+(${__awsenv_segment//\%/%%}) }
+    fi
+    # compdef exists only once compinit has run, which may be after this file.
+    if (( ! ${+__awsenv_completion} && ${+functions[compdef]} )); then
+        __awsenv_completion=1
+        \builtin autoload -Uz is-at-least
+        compdef __awsenv_argcomplete awsenv
+    fi
+    \builtin return $__awsenv_status
+}
+
+\builtin typeset -ga precmd_functions
+if (( ! ${precmd_functions[(Ie)__awsenv_precmd]} )); then
+    precmd_functions=(__awsenv_precmd $precmd_functions)
+fi
+
+if (( 1 )) && [[ "${PROMPT-}" != *__awsenv_ps* ]]; then
+    \builtin setopt prompt_subst
+    PROMPT='${__awsenv_ps-}'"${PROMPT-}"
+fi
+
+# Completion calls the real program, not the wrapper.
+# >>> argcomplete shellcode, generated by `make completions`; do not edit >>>
+# Run something, muting output or redirecting it to the debug stream
+# depending on the value of _ARC_DEBUG.
+# If ARGCOMPLETE_USE_TEMPFILES is set, use tempfiles for IPC.
+__awsenv_argcomplete_run() {
+    if [[ -z "${ARGCOMPLETE_USE_TEMPFILES-}" ]]; then
+        __awsenv_argcomplete_run_inner "$@"
+        return
+    fi
+    local tmpfile="$(mktemp)"
+    _ARGCOMPLETE_STDOUT_FILENAME="$tmpfile" __awsenv_argcomplete_run_inner "$@"
+    local code=$?
+    cat "$tmpfile"
+    rm "$tmpfile"
+    return $code
+}
+
+__awsenv_argcomplete_run_inner() {
+    if [[ -z "${_ARC_DEBUG-}" ]]; then
+        "$@" 8>&1 9>&2 1>/dev/null 2>&1 </dev/null
+    else
+        "$@" 8>&1 9>&2 1>&9 2>&1 </dev/null
+    fi
+}
+
+__awsenv_argcomplete() {
+    local IFS=$'\013'
+    local script='/opt/awsenv/bin/awsenv'
+    if [[ -n "${ZSH_VERSION-}" ]]; then
+        local completions
+        completions=($(IFS="$IFS" \
+            COMP_LINE="$BUFFER" \
+            COMP_POINT="$CURSOR" \
+            _ARGCOMPLETE=1 \
+            _ARGCOMPLETE_SHELL="zsh" \
+            _ARGCOMPLETE_SUPPRESS_SPACE=1 \
+            __awsenv_argcomplete_run ${script:-${words[1]}}))
+        local nosort=()
+        local nospace=()
+        if is-at-least 5.8; then
+            nosort=(-o nosort)
+        fi
+        if [[ "${completions-}" =~ ([^\\\\]): && "${match[1]}" =~ [=/:] ]]; then
+            nospace=(-S '')
+        fi
+        _describe "${words[1]}" completions "${nosort[@]}" "${nospace[@]}"
+    else
+        local SUPPRESS_SPACE=0
+        if compopt +o nospace 2> /dev/null; then
+            SUPPRESS_SPACE=1
+        fi
+        COMPREPLY=($(IFS="$IFS" \
+            COMP_LINE="$COMP_LINE" \
+            COMP_POINT="$COMP_POINT" \
+            COMP_TYPE="$COMP_TYPE" \
+            _ARGCOMPLETE_COMP_WORDBREAKS="$COMP_WORDBREAKS" \
+            _ARGCOMPLETE=1 \
+            _ARGCOMPLETE_SHELL="bash" \
+            _ARGCOMPLETE_SUPPRESS_SPACE=$SUPPRESS_SPACE \
+            __awsenv_argcomplete_run ${script:-$1}))
+        if [[ $? != 0 ]]; then
+            unset COMPREPLY
+        elif [[ $SUPPRESS_SPACE == 1 ]] && [[ "${COMPREPLY-}" =~ [=/:]$ ]]; then
+            compopt -o nospace
+        fi
+    fi
+}
+# <<< argcomplete shellcode <<<
+if (( ${+functions[compdef]} )); then
+    __awsenv_completion=1
+    \builtin autoload -Uz is-at-least
+    compdef __awsenv_argcomplete awsenv
+fi

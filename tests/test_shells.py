@@ -1,0 +1,352 @@
+"""Shell integration (issue 3): real bash, zsh and fish on a pseudo-terminal, the
+PowerShell script parsed by tree-sitter, golden files, completions/ and the wheel."""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import AWSENV, require
+from terminal import INIT, READY, Terminal, now
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).parent / "golden"
+INTERACTIVE = ("bash", "zsh", "fish")
+SEGMENT = re.compile(r"\(dev (5[0-9]m|1h00m)\) " + READY)  # a role lasts 1 h
+MFA_QUESTION = "MFA code for jump"
+
+
+@pytest.fixture
+def term(request, world):
+    """Terminal factory; every terminal is closed at the end of the test."""
+    opened = []
+
+    def open_(shell: str, **kw) -> Terminal:
+        require(shell)
+        t = Terminal(shell, world, **kw)
+        opened.append(t)
+        return t
+
+    yield open_
+    for t in opened:
+        t.close()
+
+
+def export(shell: str, name: str, value: str) -> str:
+    return f"set -gx {name} {value}" if shell == "fish" else f"export {name}={value}"
+
+
+# 1. use / prompt / unset ------------------------------------------------------------
+@pytest.mark.parametrize("shell", INTERACTIVE)
+def test_use_sets_variables_and_prompt_shows_segment(world, term, shell):
+    world.add_keys()
+    t = term(shell)
+    assert t.value("AWSENV_PROFILE") == ""
+    t.run("awsenv use dev --mfa-code 111111")
+    # The prompt drawn right after `use` carries the segment.
+    assert SEGMENT.search(t.output.rsplit(READY, 2)[-2] + READY), t.output[-300:]
+    assert t.value("AWSENV_PROFILE") == "dev"
+    assert t.value("AWS_ACCESS_KEY_ID").startswith("ASIA")
+    assert t.value("AWS_SESSION_TOKEN")
+    assert t.value("AWS_REGION") == "eu-central-1"
+    assert 3000 < t.number("AWSENV_EXPIRES") - now() <= 3600
+    out = t.run("awsenv_prompt")
+    assert re.search(r"^dev (5[0-9]m|1h00m)$", out, re.M), out
+    t.run("awsenv unset")
+    assert t.value("AWS_ACCESS_KEY_ID") == ""
+    assert t.value("AWSENV_PROFILE") == ""
+    out = t.run("awsenv_prompt")
+    assert "dev" not in out.replace("awsenv_prompt", "")
+    assert "(dev" not in t.run("")
+
+
+@pytest.mark.parametrize("shell", ("bash", "zsh"))
+def test_prompt_segment_format(world, term, shell):
+    t = term(shell)
+    cases = [(3 * 3600 + 5 * 60 + 30, "prod 3h05m"), (42 * 60 + 5, "prod 42m"), (300, "prod 5m!"),
+             (-5, "prod expired")]
+    for left, shown in cases:
+        out = t.run(f"AWSENV_PROFILE=prod AWSENV_EXPIRES=$((EPOCHSECONDS + {left})) awsenv_prompt")
+        assert re.search(rf"^{re.escape(shown)}\r?$", out, re.M), (shown, out)
+
+
+# 2. idempotent, keeps $?, strict modes ----------------------------------------------
+@pytest.mark.parametrize("shell", INTERACTIVE)
+def test_init_twice_one_hook_one_segment_keeps_status(world, term, shell):
+    world.add_keys()
+    t = term(shell, after=INIT[shell])
+    if shell == "bash":
+        assert t.run('printf "%s\\n" "${PROMPT_COMMAND[*]}"').count("__awsenv_hook") == 1
+    elif shell == "zsh":
+        assert t.run("print -l $precmd_functions").count("__awsenv_precmd") == 1
+    else:
+        assert t.run("functions --handlers-type generic").count("__awsenv_hook") == 1
+    t.run("awsenv use dev --mfa-code 111111")
+    prompt_line = t.run("").splitlines()[-1]
+    assert prompt_line.count("(dev ") == 1, prompt_line
+    t.run("false")
+    status = "$status" if shell == "fish" else "$?"
+    assert re.search(r"^rc=1\r?$", t.run(f"echo rc={status}"), re.M)
+
+
+STRICT = {
+    "bash": ["bash", "--noprofile", "--norc", "-euo", "pipefail", "-c", 'eval "$(awsenv init bash)"'],
+    "zsh": ["zsh", "-f", "-eu", "-c", 'eval "$(awsenv init zsh)"'],
+    "fish": ["fish", "--no-config", "-c", "awsenv init fish | source"],
+}
+
+
+@pytest.mark.parametrize("shell", INTERACTIVE)
+@pytest.mark.parametrize("flags", ([], ["--no-prompt", "--no-refresh"], ["--cmd", "aws-env"]))
+def test_init_in_strict_mode(shell, flags):
+    require(shell)
+    argv = list(STRICT[shell])
+    argv[-1] = argv[-1].replace("init " + shell, " ".join(["init", shell, *flags]))
+    # Twice, and then the hook once, still in strict mode.
+    hook = {"bash": "__awsenv_hook", "zsh": "__awsenv_precmd", "fish": "emit fish_prompt"}[shell]
+    argv[-1] = f"{argv[-1]}; {argv[-1]}; {hook}; echo ok"
+    env = {**os.environ, "PATH": f"{Path(AWSENV).parent}:{os.environ['PATH']}"}
+    done = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60)
+    assert (done.returncode, done.stderr, done.stdout) == (0, "", "ok\n")
+
+
+# 3. nothing due starts nothing --------------------------------------------------------
+@pytest.mark.parametrize("shell", ("bash", "zsh"))
+def test_nothing_due_starts_no_process(world, term, tmp_path, shell):
+    world.add_keys()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    t = term(shell)
+    for _ in range(3):
+        t.run("")
+    t.run("awsenv use dev --mfa-code 111111")
+    runs = len(t.recorder.runs())
+    mark = len(t.output)
+    t.run(f"PATH={empty}")
+    for _ in range(3):
+        t.run("")
+    out = t.run("awsenv_prompt")
+    assert re.search(r"^dev (5[0-9]m|1h00m)$", out, re.M), out
+    # With the recording program still reachable by its absolute path: `use` again
+    # while dev is fresh returns 0 and starts nothing.
+    assert re.search(r"^rc=0\r?$", t.run("awsenv use dev; echo rc=$?"), re.M)
+    assert len(t.recorder.runs()) == runs
+    assert "not found" not in t.output[mark:]
+    assert "(dev " in t.run("")
+
+
+def test_fish_use_again_starts_nothing(world, term):
+    world.add_keys()
+    t = term("fish")
+    t.run("awsenv use dev --mfa-code 111111")
+    runs = len(t.recorder.runs())
+    assert re.search(r"^rc=0\r?$", t.run("awsenv use dev; echo rc=$status"), re.M)
+    t.run("")
+    assert len(t.recorder.runs()) == runs
+    # Not active: no process at all, so an empty PATH is fine.
+    t.run("awsenv unset")
+    t.run("set -gx PATH /nonexistent")
+    mark = len(t.output)
+    t.run("")
+    t.run("")
+    assert "Unknown command" not in t.output[mark:] and "not found" not in t.output[mark:]
+
+
+# 4. silent refresh ------------------------------------------------------------------
+@pytest.mark.parametrize("shell", INTERACTIVE)
+def test_silent_refresh_from_cached_mfa_session(world, term, shell):
+    world.add_keys()
+    t = term(shell)
+    t.run("awsenv use dev --mfa-code 111111")
+    key = t.value("AWS_ACCESS_KEY_ID")
+    world.moto.calls.clear()
+    runs = len(t.recorder.runs())
+    mark = len(t.output)
+    soon = "(math (date +%s) + 100)" if shell == "fish" else "$((EPOCHSECONDS + 100))"
+    t.run(export(shell, "AWSENV_EXPIRES", soon))  # the hook runs before this prompt
+    assert "MFA" not in t.output[mark:]
+    assert any("refresh" in run for run in t.recorder.runs()[runs:])
+    assert t.number("AWSENV_EXPIRES") - now() > 600
+    assert t.value("AWSENV_PROFILE") == "dev"
+    assert t.value("AWS_ACCESS_KEY_ID").startswith("ASIA")
+    assert "GetSessionToken" not in [action for action, _ in world.moto.actions()]
+    assert key  # the shell had credentials before the refresh
+
+
+# 5. re-prompt for MFA -----------------------------------------------------------------
+def start_short_jump(world, term, shell, code):
+    world.add_keys()
+    t = term(shell, before=export(shell, "AWSENV_REFRESH_WINDOW", "1000"))
+    t.child.send(f"awsenv use jump --duration 900 --mfa-code {code}\r")
+    t.expect(MFA_QUESTION)  # the very next prompt asks, naming the profile
+    return t
+
+
+@pytest.mark.parametrize("shell", INTERACTIVE)
+def test_reprompt_renews_with_typed_code(world, term, shell):
+    t = start_short_jump(world, term, shell, "111111")
+    assert re.search(r"expire in 1[45]m", t.output), t.output[-400:]
+    t.child.send("222222\r")
+    t.prompt()
+    assert t.number("AWSENV_EXPIRES") - now() > 1000
+    assert t.value("AWSENV_PROFILE") == "jump"
+    mark = len(t.output)
+    t.run("")
+    assert MFA_QUESTION not in t.output[mark:]
+
+
+@pytest.mark.parametrize("shell", INTERACTIVE)
+def test_reprompt_empty_answer_skips_until_expiry(world, term, shell):
+    t = start_short_jump(world, term, shell, "111111")
+    t.child.send("\r")
+    t.prompt()
+    mark = len(t.output)
+    for _ in range(3):
+        t.run("")
+    assert MFA_QUESTION not in t.output[mark:]
+    assert t.value("AWSENV_PROFILE") == "jump"
+    assert 0 < t.number("AWSENV_EXPIRES") - now() <= 900
+
+
+@pytest.mark.parametrize("shell", INTERACTIVE)
+def test_reprompt_ctrl_c_leaves_shell_as_it_was(world, term, shell):
+    t = start_short_jump(world, term, shell, "111111")
+    t.child.sendcontrol("c")
+    t.prompt()
+    before = {}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWSENV_EXPIRES"):
+        before[name] = t.value(name)
+    assert before["AWS_ACCESS_KEY_ID"] and before["AWS_SESSION_TOKEN"]
+    assert 0 < int(before["AWSENV_EXPIRES"]) - now() <= 900
+    mark = len(t.output)
+    t.run("")
+    assert MFA_QUESTION not in t.output[mark:]
+    for name, value in before.items():
+        assert t.value(name) == value
+    assert re.search(r"^alive\r?$", t.run("echo alive"), re.M)
+
+
+# 6. completion ------------------------------------------------------------------------
+@pytest.mark.parametrize("shell", ("bash", "zsh"))
+def test_tab_completes_profiles_and_subcommands(world, term, shell):
+    # zsh: compinit after the init line, as many rc files have it.
+    t = term(shell, after="autoload -Uz compinit && compinit -u" if shell == "zsh" else "")
+    t.run("")  # zsh registers with compdef at the first prompt after compinit
+    t.child.send("awsenv use lo\t")
+    t.expect(r"use long")
+    t.cancel_line()
+    t.child.send("awsenv us\t")
+    t.expect(r"awsenv use(\x1b\[[0-9;]*m)? ")
+    t.cancel_line()
+    t.child.send("awsenv use dev --mfa\t")
+    t.expect(r"--mfa-code")
+    t.cancel_line()
+
+
+def test_fish_completion_offers_profiles(world):
+    done = world.shell("fish", "awsenv init fish | source; complete -C 'awsenv use lo'; complete -C 'awsenv us'")
+    assert done.returncode == 0, done.stderr
+    lines = [line.split("\t")[0] for line in done.stdout.splitlines()]
+    assert "long" in lines and "use" in lines, done.stdout
+
+
+def test_completions_dir_is_current():
+    from awsenv import completions
+
+    assert completions.stale(ROOT / "completions") == [], "run `make completions`"
+
+
+# 7. PowerShell ----------------------------------------------------------------------
+def parse_pwsh(text: str):
+    tree_sitter = pytest.importorskip("tree_sitter")
+    tree_sitter_powershell = pytest.importorskip("tree_sitter_powershell")
+    parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
+    tree = parser.parse(text.encode())
+    bad = []
+    stack = [tree.root_node]
+    while stack:
+        node = stack.pop()
+        if node.type == "ERROR" or node.is_missing:
+            bad.append((node.start_point, text.encode()[node.start_byte:node.end_byte][:80]))
+        stack.extend(node.children)
+    return tree, bad
+
+
+@pytest.mark.parametrize("flags", ([], ["--no-prompt", "--no-refresh"], ["--cmd", "aws-env"]))
+def test_pwsh_init_parses_and_defines_the_pieces(world, flags):
+    text = world.ok("init", "pwsh", *flags).stdout
+    _tree, bad = parse_pwsh(text)
+    assert bad == []
+    cmd = flags[1] if flags[:1] == ["--cmd"] else "awsenv"
+    assert re.search(rf"^function {re.escape(cmd)} \{{", text, re.M)
+    assert "function awsenv_prompt {" in text
+    assert "function global:prompt {" in text and "__awsenv_original_prompt = $function:prompt" in text
+    assert f"Register-ArgumentCompleter -Native -CommandName {cmd} " in text
+    assert "[DateTimeOffset]::UtcNow.ToUnixTimeSeconds()" in text
+    assert "& '" + AWSENV + "' @args --shell pwsh" in text
+    # Mirrors the other shells: refresh window, next check, the urgent mark, off.
+    for piece in ("AWSENV_REFRESH_WINDOW", "AWSENV_NEXT_CHECK", "'!'", "'off'", "expired", "600"):
+        assert piece in text
+
+
+def test_pwsh_use_output_parses_and_quotes(world):
+    world.add_keys()
+    done = world.ok("use", "dev", "--mfa-code", "111111", "--shell", "pwsh")
+    _tree, bad = parse_pwsh(done.stdout)
+    assert bad == []
+    assert re.search(r"^\$env:AWSENV_PROFILE = 'dev'$", done.stdout, re.M)
+    from awsenv.shells import get
+
+    line = get("pwsh").export("X", "it's")
+    assert line == "$env:X = 'it''s'" and parse_pwsh(line)[1] == []
+
+
+# 9. golden files --------------------------------------------------------------------
+EXTENSIONS = {"bash": "bash", "zsh": "zsh", "fish": "fish", "pwsh": "ps1"}
+FAKE_EXE = "/opt/awsenv/bin/awsenv"
+
+
+@pytest.mark.parametrize("shell", EXTENSIONS)
+def test_init_matches_golden_file(world, shell):
+    from awsenv.shells import get
+
+    text = world.ok("init", shell).stdout
+    quoted = get(shell).quote(AWSENV)
+    assert quoted in text
+    text = text.replace(quoted, get(shell).quote(FAKE_EXE))
+    golden = GOLDEN / f"init.{EXTENSIONS[shell]}"
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(text)
+    assert golden.exists(), "run with UPDATE_GOLDEN=1"
+    assert text == golden.read_text(), f"{golden.name} differs; review, then UPDATE_GOLDEN=1"
+
+
+def test_exe_path_is_quoted_once(world, tmp_path):
+    """A venv path with a space and a quote still runs: the placeholder is quoted by
+    init, never by the template."""
+    from awsenv.shells import get
+
+    for shell in EXTENSIONS:
+        text = world.ok("init", shell).stdout
+        quoted = get(shell).quote(AWSENV)
+        assert f"'{quoted}'" not in text and f'"{quoted}"' not in text
+        assert "__AWSENV_" not in text
+
+
+# the wheel ----------------------------------------------------------------------------
+def test_wheel_ships_shell_scripts(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    (wheel,) = tmp_path.glob("awsenv-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in ("awsenv.bash", "awsenv.zsh", "awsenv.fish", "awsenv.ps1"):
+        assert f"awsenv/shell/{name}" in names
