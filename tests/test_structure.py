@@ -1,0 +1,101 @@
+"""Structural properties the speed budgets of `make bench` rely on (issue 4).
+
+Not timings: what a command imports. Each run is the installed `awsenv` program, started
+as a user starts it, with PYTHONPROFILEIMPORTTIME=1 (the environment form of
+`python -X importtime`): every module the process imports is listed on stderr.
+"""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+HEAVY = ("boto3", "botocore", "keyring")
+STARTUP = HEAVY + ("argcomplete", "shellingham")
+IMPORT_LINE = re.compile(r"^import time:\s+\d+\s+\|\s+\d+\s+\|\s*([\w.]+)\s*$")
+
+
+def imported(stderr: str) -> set[str]:
+    """Module names from -X importtime output on stderr (submodules included)."""
+    names = set()
+    for line in stderr.splitlines():
+        m = IMPORT_LINE.match(line)
+        if m:
+            names.add(m.group(1))
+    assert names, f"no -X importtime output on stderr:\n{stderr[:2000]}"
+    return names
+
+
+def heavy(names: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(n for n in names if n.split(".")[0] in forbidden)
+
+
+def profiled(world, *args: str, env: dict | None = None):
+    return world.run(*args, env={"PYTHONPROFILEIMPORTTIME": "1", **(env or {})})
+
+
+def wait_for_agent(world, timeout: float = 10.0) -> None:
+    """The first switch starts the agent in the background; wait until it answers, as
+    it does for a user by the time they type their next command."""
+    from awsenv import agent
+
+    sock = world.keyring.runtime_dir / "awsenv" / "agent.sock"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sock.exists() and agent._request({"op": "get"}, sock) is not None:
+            return
+        time.sleep(0.05)
+    pytest.fail("the awsenv agent did not answer after the first switch")
+
+
+def test_cached_use_imports_no_aws_sdk_nor_keyring_and_calls_no_sts(world):
+    world.add_keys()
+    world.ok("use", "dev", "--mfa-code", "123456", "--shell", "bash")
+    wait_for_agent(world)
+    world.moto.calls.clear()
+
+    done = profiled(world, "use", "dev", "--shell", "bash")
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "AWS_SESSION_TOKEN=" in done.stdout and "AWSENV_PROFILE=" in done.stdout
+    assert heavy(imported(done.stderr), HEAVY) == []
+    assert world.moto.actions() == [], "a cached switch must not call STS"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "pwsh"])
+def test_init_imports_no_sdk_keyring_completion_or_detection(world, shell):
+    done = profiled(world, "init", shell)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip()
+    assert heavy(imported(done.stderr), STARTUP) == []
+
+
+def test_completion_imports_no_aws_sdk_nor_keyring(world, tmp_path):
+    out = tmp_path / "completions"
+    line = "awsenv use lo"
+    done = profiled(world, env={
+        "_ARGCOMPLETE": "1",
+        "_ARGCOMPLETE_SHELL": "bash",
+        "_ARGCOMPLETE_SUPPRESS_SPACE": "1",
+        "_ARGCOMPLETE_COMP_WORDBREAKS": " \t\n\"'><=;|&(:",
+        "COMP_LINE": line,
+        "COMP_POINT": str(len(line)),
+        "COMP_TYPE": "9",
+        "IFS": "\013",
+        "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
+    })
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    offered = [word.strip() for word in out.read_text().split("\013")]
+    assert "long" in offered
+    assert heavy(imported(done.stderr), HEAVY) == []
+
+
+def test_help_imports_none_of_the_heavy_modules(world):
+    done = profiled(world, "--help")
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "usage:" in done.stdout
+    assert heavy(imported(done.stderr), STARTUP) == []
