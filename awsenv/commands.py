@@ -34,23 +34,43 @@ def _shell(args):
     return shells.get(args.shell) if getattr(args, "shell", None) else shells.detect()
 
 
-def _resolve(args) -> tuple[Credentials, str | None]:
+def _target(config: AwsConfig, args) -> tuple[str, dict[str, str]]:
+    """The profile to resolve, and the state an ad hoc role (--role-arn) leaves behind."""
+    role_arn = getattr(args, "role_arn", None)
+    if role_arn is None:
+        if args.profile is None:
+            raise UsageError("name a PROFILE, or a role with --role-arn ARN")
+        return args.profile, {}
+    if args.profile is not None:
+        raise UsageError("give either a PROFILE or --role-arn, not both")
+    source = args.source or "default"
+    name = config.adhoc(role_arn, source, args.session_name)
+    state = {"AWSENV_ROLE_ARN": role_arn, "AWSENV_ROLE_FROM": source}
+    if args.session_name:
+        state["AWSENV_ROLE_SESSION_NAME"] = args.session_name
+    return name, state
+
+
+def _resolve(args) -> tuple[Credentials, str | None, str, dict[str, str]]:
     config = AwsConfig()
+    name, adhoc = _target(config, args)
     resolver = Resolver(config)
-    request = Request(args.profile, mfa_code=args.mfa_code, duration=args.duration, refresh=args.refresh)
+    request = Request(name, mfa_code=args.mfa_code, duration=args.duration, refresh=args.refresh)
     creds, chain = resolver.resolve(request)
     try:
         resolver.save()
     except AwsenvError as err:
         print(f"awsenv: warning: the session was not cached: {err}", file=sys.stderr)
-    return creds, args.region or chain[0].region
+    # An ad hoc role has no config section of its own: it takes its source's region.
+    region = args.region or chain[0].region or (chain[-1].region if adhoc else None)
+    return creds, region, name, adhoc
 
 
 # use / unset / export / exec ---------------------------------------------------
 def cmd_use(args) -> None:
     shell = _shell(args)
-    creds, region = _resolve(args)
-    _emit(shell.render(environ.use_plan(creds, args.profile, region, os.environ)))
+    creds, region, name, adhoc = _resolve(args)
+    _emit(shell.render(environ.use_plan(creds, name, region, os.environ, adhoc)))
 
 
 def cmd_unset(args) -> None:
@@ -66,7 +86,7 @@ def export_plan(creds: Credentials, profile: str, region: str | None) -> environ
 
 
 def cmd_export(args) -> None:
-    creds, region = _resolve(args)
+    creds, region, name, _adhoc = _resolve(args)
     if args.format == "json":
         document = {
             "Version": 1,
@@ -78,15 +98,15 @@ def cmd_export(args) -> None:
         _emit(json.dumps(document) + "\n")
         return
     shell = shells.get({"env": "bash", "powershell": "pwsh"}.get(args.format, args.format))
-    _emit(shell.render(export_plan(creds, args.profile, region)))
+    _emit(shell.render(export_plan(creds, name, region)))
 
 
 def cmd_exec(args) -> int:
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     if not command:
         raise UsageError("exec needs a command: awsenv exec PROFILE -- CMD [ARG...]")
-    creds, region = _resolve(args)
-    env = environ.apply(environ.use_plan(creds, args.profile, region, os.environ), dict(os.environ))
+    creds, region, name, adhoc = _resolve(args)
+    env = environ.apply(environ.use_plan(creds, name, region, os.environ, adhoc), dict(os.environ))
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)
@@ -121,8 +141,13 @@ def cmd_refresh(args) -> None:
     left = int(expires) - int(time.time())
     when = f"expire in {format_ttl(left)}" if left > 0 else "have expired"
     request = Request(profile, min_ttl=window + 60, prompt=mode == "prompt", note=f"the credentials of {profile} {when}")
-    resolver = Resolver(AwsConfig())
+    config = AwsConfig()
+    adhoc = {name: os.environ[name] for name in environ.ADHOC if os.environ.get(name)}
+    resolver = Resolver(config)
     try:
+        if "AWSENV_ROLE_ARN" in adhoc:
+            config.adhoc(adhoc["AWSENV_ROLE_ARN"], adhoc.get("AWSENV_ROLE_FROM", "default"),
+                         adhoc.get("AWSENV_ROLE_SESSION_NAME"))
         creds, chain = resolver.resolve(request)
         resolver.save()
     except (AwsenvError, KeyboardInterrupt) as err:
@@ -132,7 +157,7 @@ def cmd_refresh(args) -> None:
         _emit(shell.render([("AWSENV_NEXT_CHECK", str(next_check))]))
         return
     region = chain[0].region or os.environ.get("AWSENV_REGION")
-    plan = environ.use_plan(creds, profile, region, os.environ)
+    plan = environ.use_plan(creds, profile, region, os.environ, adhoc)
     if creds.expiration is not None and creds.ttl() <= window:
         # A role capped below the window: renew it once per lifetime, not every prompt.
         plan.append(("AWSENV_NEXT_CHECK", str(creds.expiration - env_seconds("AWSENV_MIN_TTL", 300))))
@@ -330,8 +355,107 @@ def _key_source(config: AwsConfig, vault: Vault, profile) -> tuple[str, object]:
     return "keyring", False
 
 
-# init ---------------------------------------------------------------------------------
-def cmd_init(args) -> None:
-    shell = shells.get(args.shell)
-    _emit(shell.init(args.cmd, prompt=not args.no_prompt, refresh=not args.no_refresh))
+# key hygiene ----------------------------------------------------------------------------
+def cmd_rotate(args) -> None:
+    from .hygiene import rotate
 
+    rotate(args.profile, args.mfa_code)
+
+
+def cmd_doctor(args) -> int:
+    from .hygiene import doctor
+
+    findings, skipped = doctor(args.mfa_code)
+    if args.json:
+        _emit(json.dumps({"findings": findings, "skipped": skipped}, indent=2) + "\n")
+    else:
+        lines = [f"{f['severity']:<6}  {f['check']:<16}  {f['profile']}: {f['message']}" for f in findings]
+        lines += [f"skipped {s['check']:<16}  {s['profile']}: {s['reason']}" for s in skipped]
+        _emit("".join(line + "\n" for line in lines) or "no findings\n")
+    return 1 if findings else 0
+
+
+def cmd_login(args) -> None:
+    from . import login, sts
+    from .session import check_duration
+
+    config = AwsConfig()
+    name, _adhoc = _target(config, args)
+    chain = config.chain(name)
+    region = args.region or chain[0].region or chain[-1].region
+    duration = check_duration(args.duration) if args.duration else None
+    if chain[0].is_role:
+        creds, _chain = _resolve_login_role(config, name, args)
+    else:
+        resolver = Resolver(config)
+        key = resolver.long_term_key(chain[0], name)
+        creds = sts.get_federation_token(key, region, f"awsenv-{name}", duration or 3600)
+        duration = None  # GetFederationToken's own duration bounds the console session
+    federation, console = login.endpoints(region)
+    url = login.login_url(federation, console, login.signin_token(federation, creds, duration))
+    if args.print:
+        _emit(url + "\n")
+        return
+    import webbrowser
+
+    if not webbrowser.open(url):
+        raise UsageError("could not open a browser; run `awsenv login --print` and open the URL yourself")
+    print(f"awsenv: opened the console for {name} in the browser", file=sys.stderr)
+
+
+def _resolve_login_role(config: AwsConfig, name: str, args):
+    resolver = Resolver(config)
+    creds, chain = resolver.resolve(Request(name, mfa_code=args.mfa_code))
+    try:
+        resolver.save()
+    except AwsenvError:
+        pass
+    return creds, chain
+
+
+MFA_WARNING = (
+    "awsenv: a TOTP secret kept on the same machine as the access key turns two factors "
+    "into one: whoever has this machine has both. That is a fair trade for an automation "
+    "or sandbox identity that must run unattended; keep a separate device for people and "
+    "for production."
+)
+
+
+def cmd_mfa(args) -> None:
+    from .mfa import Terminal
+
+    config = AwsConfig()
+    name = args.profile
+    profile = config.profile(name)
+    if profile.is_role:
+        raise UsageError(f"profile {name!r} is a role; TOTP secrets belong to its base profile {config.chain(name)[-1].name!r}")
+    vault = Vault()
+    if args.action == "remove":
+        if not vault.delete_totp(name):
+            raise UsageError(f"no TOTP secret stored for profile {name!r}")
+        print(f"awsenv: forgot the TOTP secret of {name!r}", file=sys.stderr)
+        return
+    if not profile.mfa_serial:
+        raise UsageError(f"profile {name!r} has no mfa_serial; add the device's ARN to its config first")
+    if sys.stdin.isatty():
+        secret = Terminal().ask(f"TOTP secret (base32) for {name}: ", echo=False)
+    else:
+        secret = sys.stdin.readline()
+    secret = "".join(secret.split()).upper()
+    _check_totp(secret)
+    print(MFA_WARNING, file=sys.stderr)
+    vault.set_totp(name, secret)
+    print(f"awsenv: stored the TOTP secret of {name!r}; codes are now generated without a prompt", file=sys.stderr)
+
+
+def _check_totp(secret: str) -> None:
+    import binascii
+
+    import pyotp
+
+    if not secret:
+        raise UsageError("no TOTP secret given")
+    try:
+        pyotp.TOTP(secret).now()
+    except (binascii.Error, ValueError, TypeError):
+        raise UsageError("that is not a base32 TOTP secret") from None

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 
 from .errors import ConfigError, UsageError
+
+ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):role/(?P<name>[\w+=,.@/-]+)")
 
 PROFILE_KEYS = (
     "region",
@@ -194,6 +197,20 @@ class AwsConfig:
         hint = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         suffix = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
         raise UsageError(f"unknown profile {name!r} in {self.config_file}{suffix}")
+
+    def adhoc(self, role_arn: str, source: str, session_name: str | None = None) -> str:
+        """Register a role given by ARN (`use --role-arn`) as a profile reached from
+        `source`, the way change-role.sh assumes any role by account and name."""
+        match = ROLE_ARN.fullmatch(role_arn)
+        if match is None:
+            raise UsageError(f"not a role ARN: {role_arn!r} (arn:aws:iam::ACCOUNT:role/NAME)")
+        self.profile(source)  # unknown source: the usual error with suggestions
+        name = f"{match.group('name').rsplit('/', 1)[-1]}@{match.group('account')}"
+        values = {"role_arn": role_arn, "source_profile": source}
+        if session_name:
+            values["role_session_name"] = session_name
+        self._profiles[name] = Profile(name, values, "--role-arn", 0)
+        return name
 
     def plaintext_key(self, name: str) -> tuple[str, str] | None:
         section = self.credential_sections.get(name)

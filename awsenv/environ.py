@@ -24,13 +24,18 @@ CREDENTIALS = (
     "AWSENV_EXPIRES",
 )
 REGIONS = (("AWS_REGION", "AWSENV_SAVED_REGION"), ("AWS_DEFAULT_REGION", "AWSENV_SAVED_DEFAULT_REGION"))
+# An ad hoc role (`use --role-arn`) is remembered so that refresh can renew it.
+ADHOC = ("AWSENV_ROLE_ARN", "AWSENV_ROLE_FROM", "AWSENV_ROLE_SESSION_NAME")
 # Refresh-hook state: the Unix time before which the hook has nothing to do, set when
 # a refresh was declined or could not outlive the window (see commands.cmd_refresh).
 HOOK_STATE = ("AWSENV_NEXT_CHECK",)
 
 
-def use_plan(creds: Credentials, profile: str, region: str | None, env: Mapping[str, str]) -> Plan:
-    plan: Plan = [(name, None) for name in STALE + HOOK_STATE]
+def use_plan(
+    creds: Credentials, profile: str, region: str | None, env: Mapping[str, str], adhoc: Mapping[str, str] | None = None
+) -> Plan:
+    adhoc = adhoc or {}
+    plan: Plan = [(name, None) for name in STALE + HOOK_STATE + ADHOC if name not in adhoc]
     expiration = creds.expiration or 0
     plan += [
         ("AWS_ACCESS_KEY_ID", creds.access_key_id),
@@ -41,6 +46,7 @@ def use_plan(creds: Credentials, profile: str, region: str | None, env: Mapping[
         ("AWSENV_PROFILE", profile),
         ("AWSENV_EXPIRES", str(expiration)),
     ]
+    plan += [(name, adhoc[name]) for name in ADHOC if name in adhoc]
     if region:
         if "AWSENV_REGION" not in env:
             plan += [(saved, env[var]) for var, saved in REGIONS if var in env]
@@ -65,7 +71,7 @@ def restore_region(env: Mapping[str, str]) -> Plan:
 
 
 def unset_plan(env: Mapping[str, str]) -> Plan:
-    return [(name, None) for name in CREDENTIALS + ("AWS_SECURITY_TOKEN",) + HOOK_STATE] + restore_region(env)
+    return [(name, None) for name in CREDENTIALS + ("AWS_SECURITY_TOKEN",) + HOOK_STATE + ADHOC] + restore_region(env)
 
 
 def apply(plan: Plan, env: dict[str, str]) -> dict[str, str]:

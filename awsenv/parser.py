@@ -98,8 +98,11 @@ def build_parser() -> Parser:
         ("exec", "run one command with a profile's temporary credentials"),
     ):
         p = command(name, help)
-        profile(p)
+        profile(p, nargs="?")
         p.add_argument("--mfa-code", type=_mfa_code, metavar="CODE", help="the 6-digit MFA code")
+        p.add_argument("--role-arn", metavar="ARN", help="assume this role instead of a named profile")
+        p.add_argument("--from", dest="source", metavar="PROFILE", help="with --role-arn: the profile to assume it from (default: default)").completer = _profiles
+        p.add_argument("--session-name", metavar="NAME", help="with --role-arn: the role session name")
         p.add_argument("--duration", type=_duration, metavar="SECONDS", help="lifetime of the credentials")
         p.add_argument("--refresh", action="store_true", help="ignore cached sessions")
         if name == "use":
@@ -125,6 +128,28 @@ def build_parser() -> Parser:
 
     p = command("clear", "drop cached sessions")
     profile(p, nargs="?")
+
+    p = command("rotate", "replace a base profile's access key: create, verify, store, delete the old one")
+    profile(p)
+    p.add_argument("--mfa-code", type=_mfa_code, metavar="CODE")
+
+    p = command("doctor", "audit keys, MFA and the keyring; exit 1 when anything is found")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--mfa-code", type=_mfa_code, metavar="CODE", help="for the IAM checks when no MFA session is cached")
+
+    p = command("login", "open the AWS console signed in as a profile")
+    profile(p, nargs="?")
+    p.add_argument("--print", action="store_true", help="print the sign-in URL instead of opening a browser")
+    p.add_argument("--duration", type=_duration, metavar="SECONDS")
+    p.add_argument("--mfa-code", type=_mfa_code, metavar="CODE")
+    p.add_argument("--region", help="the console's region")
+    p.add_argument("--role-arn", metavar="ARN")
+    p.add_argument("--from", dest="source", metavar="PROFILE").completer = _profiles
+    p.add_argument("--session-name", metavar="NAME")
+
+    p = command("mfa", "keep a TOTP secret in the keyring, so codes need no prompt")
+    p.add_argument("action", choices=("set", "remove"))
+    profile(p)
 
     p = command("init", "print the shell integration")
     p.add_argument("shell", choices=SHELL_NAMES + ("powershell",))

@@ -176,12 +176,13 @@ class Resolver:
             )
         return self._codes
 
-    def _with_mfa(self, profile: str, serial: str, call):
-        """Run `call(code)`; on a terminal, a rejected code is asked for again (3 tries)."""
+    def _with_mfa(self, profile: str, serial: str, base: str, call):
+        """Run `call(code)`; on a terminal, a rejected code is asked for again (3 tries).
+        `base` is the profile whose TOTP secret, if stored, makes the code."""
         from .sts import MfaRejected
 
         for attempt in range(MFA_ATTEMPTS):
-            code = self.codes.code(profile, serial, retry=attempt > 0)
+            code = self.codes.code(profile, serial, base, retry=attempt > 0)
             self.codes.record(serial, code)
             try:
                 return call(code)
@@ -284,6 +285,7 @@ class Resolver:
             creds = self._with_mfa(
                 profile.name,
                 profile.mfa_serial,
+                source.name,
                 lambda code: sts.assume_role(
                     key_creds, duration=wanted, serial=profile.mfa_serial, code=code, **params
                 ),
@@ -298,6 +300,11 @@ class Resolver:
             creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), **params)
         self._store(key, creds)
         return creds
+
+    def mfa_session(self, base: Profile, request: Request) -> Credentials:
+        """The base profile's (MFA) session, for commands that call IAM with it."""
+        self.request = request
+        return self._mfa_session(base, base.mfa_serial, SOURCE_MIN_TTL, None, base.name)
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
         duration = (self.request.duration if top else None) or check_duration(
@@ -325,6 +332,7 @@ class Resolver:
             creds = self._with_mfa(
                 for_profile,
                 serial,
+                profile.name,
                 lambda code: sts.get_session_token(key_creds, profile.region, duration, serial, code),
             )
         else:

@@ -126,3 +126,45 @@ def caller_identity(creds: Credentials | None, region: str | None) -> dict:
     sts = client("sts", creds, region)
     response = _call("GetCallerIdentity", sts.get_caller_identity)
     return {k: response[k] for k in ("UserId", "Account", "Arn")}
+
+
+def user_name(key: Credentials, region: str | None) -> str:
+    """The IAM user a long-term key belongs to, from GetCallerIdentity signed by that key.
+    Every IAM call then names the user explicitly: an MFA session can't be traced back
+    to its user everywhere (the test emulator can't)."""
+    arn = caller_identity(key, region)["Arn"]
+    kind, _, path = arn.partition(":user/")
+    if not path:
+        raise AwsError(f"the key does not belong to an IAM user ({arn})")
+    return path.rsplit("/", 1)[-1]
+
+
+def list_access_keys(creds: Credentials, region: str | None, user: str) -> list[dict]:
+    iam = client("iam", creds, region)
+    response = _call("ListAccessKeys", iam.list_access_keys, UserName=user)
+    return response.get("AccessKeyMetadata", [])
+
+
+def create_access_key(creds: Credentials, region: str | None, user: str) -> Credentials:
+    iam = client("iam", creds, region)
+    key = _call("CreateAccessKey", iam.create_access_key, UserName=user)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def delete_access_key(creds: Credentials, region: str | None, user: str, key_id: str) -> None:
+    iam = client("iam", creds, region)
+    _call("DeleteAccessKey", iam.delete_access_key, UserName=user, AccessKeyId=key_id)
+
+
+CONSOLE_POLICY = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+
+
+def get_federation_token(key: Credentials, region: str | None, name: str, duration: int) -> Credentials:
+    """Console credentials for a base profile. The policy passed only bounds the session:
+    what it may do is the intersection with the user's own policies."""
+    sts = client("sts", key, region)
+    response = _call(
+        "GetFederationToken", sts.get_federation_token, Name=name[:32], DurationSeconds=duration,
+        Policy=CONSOLE_POLICY,
+    )
+    return _session(response)

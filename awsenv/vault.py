@@ -119,6 +119,12 @@ class Vault:
     def get_totp(self, profile: str) -> str | None:
         return self._get(f"totp:{profile}")
 
+    def set_totp(self, profile: str, secret: str) -> None:
+        self._set(f"totp:{profile}", secret)
+
+    def delete_totp(self, profile: str) -> bool:
+        return self._delete(f"totp:{profile}")
+
     # session cache ------------------------------------------------------------
     def load_sessions(self) -> dict:
         raw = self._get(SESSIONS)

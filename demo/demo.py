@@ -96,7 +96,6 @@ def main() -> int:
 def interactive(env: dict[str, str], root: Path) -> None:
     rc = root / "demo.bashrc"
     rc.write_text(
-        'eval "$(awsenv init bash)"\n'
         "PS1='\\[\\e[1m\\]awsenv-demo\\[\\e[0m\\] \\w \\$ '\n"
         'eval "$(awsenv init bash)"\n'
     )

@@ -76,10 +76,14 @@ class World:
         )
 
     def add_keys(self) -> None:
-        self.ok("add", "jump", "--env", env={
-            "AWS_ACCESS_KEY_ID": self.alice.key_id, "AWS_SECRET_ACCESS_KEY": self.alice.secret})
-        self.ok("add", "ci", "--env", env={
-            "AWS_ACCESS_KEY_ID": self.robot.key_id, "AWS_SECRET_ACCESS_KEY": self.robot.secret})
+        self.add_keys_for("jump", "ci")
+
+    def add_keys_for(self, *profiles: str) -> None:
+        owners = {"jump": self.alice, "ci": self.robot}
+        for profile in profiles:
+            who = owners[profile]
+            self.ok("add", profile, "--env", env={
+                "AWS_ACCESS_KEY_ID": who.key_id, "AWS_SECRET_ACCESS_KEY": who.secret})
         self.moto.calls.clear()
 
     def write_config(self, text: str) -> None:

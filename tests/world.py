@@ -24,6 +24,11 @@ TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
     '"Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}'
 )
+REFUSED = (
+    b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+    b"<Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid."
+    b"</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+)
 SIGNER = re.compile(r"Credential=([A-Z0-9]+)/")
 
 
@@ -40,6 +45,9 @@ class MotoServer:
 
     calls: list[Call] = field(default_factory=list)
     url: str = ""
+    # Fault injection: a call this returns True for is answered 403 InvalidClientTokenId,
+    # as AWS answers a key it does not (yet) know.
+    refuse: object = None
 
     def start(self) -> MotoServer:
         import logging
@@ -62,7 +70,11 @@ class MotoServer:
             action = target.rpartition(".")[2] if target else params.get("Action", "")
             signer = SIGNER.search(environ.get("HTTP_AUTHORIZATION", ""))
             if action and not environ.get("PATH_INFO", "").startswith("/moto-api"):
-                self.calls.append(Call(action, signer.group(1) if signer else "", params))
+                call = Call(action, signer.group(1) if signer else "", params)
+                self.calls.append(call)
+                if self.refuse is not None and self.refuse(call):
+                    start_response("403 Forbidden", [("Content-Type", "text/xml")])
+                    return [REFUSED]
             return app(environ, start_response)
 
         self._server = make_server("127.0.0.1", 0, spy, threaded=True)
@@ -76,6 +88,7 @@ class MotoServer:
 
         urllib.request.urlopen(urllib.request.Request(self.url + "/moto-api/reset", method="POST")).read()
         self.calls.clear()
+        self.refuse = None
 
     def stop(self) -> None:
         self._server.shutdown()

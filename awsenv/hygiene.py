@@ -1,0 +1,246 @@
+"""Key hygiene: rotating a base profile's access key, and the `doctor` audit.
+
+An IAM user should have one active key, rotated at least every 90 days, kept out of
+plaintext files. Both commands find the IAM user with GetCallerIdentity signed by the
+long-term key and name it in every IAM call, and sign IAM calls with the profile's
+MFA session when it has an `mfa_serial` (IAM policies usually demand MFA).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from .config import AwsConfig, Profile
+from .creds import Credentials
+from .errors import AwsenvError, KeyringError, UsageError
+from .session import CHAINED_ROLE_CAP, Request, Resolver, drop_sessions, env_seconds
+
+VERIFY_SECONDS = 20  # IAM is eventually consistent: a new key may take a while to work
+
+
+def base_profile(config: AwsConfig, name: str) -> Profile:
+    profile = config.profile(name)
+    if profile.is_role:
+        raise UsageError(f"profile {name!r} is a role; name its base profile {config.chain(name)[-1].name!r}")
+    return profile
+
+
+def profiles_from(config: AwsConfig, base: str) -> set[str]:
+    """The base profile and every role whose chain starts from it."""
+    names = {base}
+    for name in config.names():
+        try:
+            if config.chain(name)[-1].name == base:
+                names.add(name)
+        except AwsenvError:
+            continue
+    return names
+
+
+def iam_credentials(resolver: Resolver, profile: Profile, key: Credentials, request: Request) -> Credentials:
+    """The MFA session when the profile has a device (cached, or from the code given),
+    else the long-term key itself."""
+    if not profile.mfa_serial:
+        return key
+    return resolver.mfa_session(profile, request)
+
+
+# rotate -----------------------------------------------------------------------------
+def rotate(name: str, mfa_code: str | None, say=lambda text: print(f"awsenv: {text}", file=sys.stderr)) -> Credentials:
+    from . import sts
+    from .vault import Vault
+
+    config = AwsConfig()
+    profile = base_profile(config, name)
+    vault = Vault()
+    old = vault.get_key(name)
+    if old is None:
+        raise KeyringError(f"no key stored for profile {name!r}; rotate works on keys in the keyring "
+                           f"(`awsenv import {name}` or `awsenv add {name}` first)")
+    region = profile.region
+    user = sts.user_name(old, region)
+    resolver = Resolver(config, vault)
+    signer = iam_credentials(resolver, profile, old, Request(name, mfa_code=mfa_code))
+    resolver.save()
+    keys = sts.list_access_keys(signer, region, user)
+    if len(keys) >= 2:
+        ids = " and ".join(k["AccessKeyId"] for k in keys)
+        raise AwsenvError(f"IAM user {user} already has two access keys ({ids}); delete the unused one first")
+
+    new = sts.create_access_key(signer, region, user)
+    say(f"created access key {new.access_key_id} for IAM user {user}; verifying it")
+    try:
+        _verify(new, region)
+        vault.set_key(name, new)
+    except (AwsenvError, KeyboardInterrupt) as err:
+        try:
+            sts.delete_access_key(signer, region, user, new.access_key_id)
+        except AwsenvError as cleanup:
+            say(f"could not delete the new key {new.access_key_id}: {cleanup}; delete it in IAM")
+        if isinstance(err, KeyboardInterrupt):
+            raise
+        raise AwsenvError(f"rotation of {name!r} failed, the old key {old.access_key_id} is kept: {err}") from None
+
+    try:
+        sts.delete_access_key(signer, region, user, old.access_key_id)
+    except AwsenvError as err:
+        raise AwsenvError(
+            f"the new key {new.access_key_id} is stored and works, but deleting the old key "
+            f"{old.access_key_id} failed: {err}; delete it in IAM"
+        ) from None
+    for profile_name in profiles_from(config, name):
+        drop_sessions(vault, profile_name)
+    say(f"rotated {name!r}: {old.access_key_id} deleted, {new.access_key_id} stored in the keyring")
+    return new
+
+
+def _verify(key: Credentials, region: str | None) -> None:
+    from . import sts
+
+    deadline = time.monotonic() + env_seconds("AWSENV_ROTATE_VERIFY_SECONDS", VERIFY_SECONDS)
+    delay = 0.5
+    while True:
+        try:
+            sts.caller_identity(key, region)
+            return
+        except AwsenvError:
+            if time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 4)
+
+
+# doctor -----------------------------------------------------------------------------
+# Backends known to encrypt what they store; anything else is reported.
+ENCRYPTING_BACKENDS = (
+    "keyring.backends.SecretService.Keyring",
+    "keyring.backends.kwallet.DBusKeyring",
+    "keyring.backends.kwallet.DBusKeyringKWallet4",
+    "keyring.backends.macOS.Keyring",
+    "keyring.backends.Windows.WinVaultKeyring",
+    "keyrings.alt.file.EncryptedKeyring",
+)
+PLAINTEXT_BACKENDS = ("keyrings.alt.file.PlaintextKeyring", "keyring.backends.null.Keyring")
+
+
+def backend_findings(backend) -> list[dict]:
+    names = [_qualified(b) for b in getattr(backend, "backends", None) or [backend]]
+    found = []
+    for name in names:
+        if name in PLAINTEXT_BACKENDS:
+            found.append(finding("-", "keyring-backend", "high", f"the keyring backend {name} stores secrets unencrypted"))
+        elif name not in ENCRYPTING_BACKENDS:
+            found.append(finding("-", "keyring-backend", "medium",
+                                 f"the keyring backend {name} is not one awsenv knows to encrypt what it stores"))
+    return found
+
+
+def _qualified(backend) -> str:
+    cls = type(backend)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def finding(profile: str, check: str, severity: str, message: str) -> dict:
+    return {"profile": profile, "check": check, "severity": severity, "message": message}
+
+
+def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
+    """Findings, and the checks that could not run (skipped, not failed)."""
+    from .vault import Vault
+
+    config = AwsConfig()
+    vault = Vault()
+    findings: list[dict] = []
+    skipped: list[dict] = []
+
+    findings += backend_findings(vault.backend)
+
+    sources = set()
+    for name in config.names():
+        try:
+            chain = config.chain(name)
+        except AwsenvError as err:
+            findings.append(finding(name, "config", "high", str(err)))
+            continue
+        if len(chain) > 1:
+            sources.add(chain[-1].name)
+            findings += _chained_duration(chain[0], chain)
+
+    resolver = Resolver(config, vault)
+    for name in config.names():
+        profile = config.profile(name)
+        if profile.is_role:
+            continue
+        stored = vault.get_key(name)
+        plain = config.plaintext_key(name)
+        if plain:
+            findings.append(finding(name, "plaintext-key", "high",
+                                    f"access key {plain[0]} lies in plaintext in {config.credentials_file}; "
+                                    f"run `awsenv import {name} --delete-plaintext`"))
+        has_key = stored or plain or profile.get("credential_process")
+        if not has_key:
+            if name in sources or profile.mfa_serial:
+                roles = sorted(n for n in profiles_from(config, name) if n != name)
+                via = f" (needed by {', '.join(roles)})" if roles else ""
+                findings.append(finding(name, "missing-key", "high",
+                                        f"no key for profile {name!r}{via}; run `awsenv add {name}`"))
+            continue
+        if profile.get("credential_process"):
+            continue
+        if not profile.mfa_serial:
+            findings.append(finding(name, "no-mfa", "medium",
+                                    f"base profile {name!r} has no mfa_serial: its key alone is enough"))
+        key = stored or Credentials(*plain)
+        findings += _iam_checks(resolver, profile, key, mfa_code, skipped)
+    try:
+        resolver.save()
+    except AwsenvError:
+        pass
+    return findings, skipped
+
+
+def _chained_duration(profile: Profile, chain: list[Profile]) -> list[dict]:
+    wanted = profile.duration_seconds
+    if not wanted or wanted <= CHAINED_ROLE_CAP:
+        return []
+    source = chain[1]
+    serial = next((p.mfa_serial for p in reversed(chain) if p.mfa_serial), None)
+    direct = not source.is_role and profile.mfa_serial
+    if direct or (not source.is_role and serial is None):
+        return []
+    return [finding(profile.name, "chained-duration", "medium",
+                    f"role {profile.name!r} asks for {wanted}s but is reached from a session, "
+                    f"which AWS caps at {CHAINED_ROLE_CAP}s")]
+
+
+def _iam_checks(resolver: Resolver, profile: Profile, key: Credentials, mfa_code: str | None,
+                skipped: list[dict]) -> list[dict]:
+    from . import sts
+
+    name = profile.name
+    try:
+        user = sts.user_name(key, profile.region)
+        signer = iam_credentials(resolver, profile, key, Request(name, mfa_code=mfa_code, prompt=False))
+        keys = sts.list_access_keys(signer, profile.region, user)
+    except AwsenvError as err:
+        for check in ("multiple-keys", "key-age"):
+            skipped.append({"profile": name, "check": check, "reason": str(err)})
+        return []
+    found = []
+    active = [k for k in keys if k.get("Status", "Active") == "Active"]
+    if len(active) > 1:
+        ids = ", ".join(k["AccessKeyId"] for k in active)
+        found.append(finding(name, "multiple-keys", "medium", f"IAM user {user} has {len(active)} active keys: {ids}"))
+    max_days = env_seconds("AWSENV_KEY_MAX_AGE_DAYS", 90)
+    now = time.time()
+    for k in keys:
+        created = k.get("CreateDate")
+        if created is None:
+            continue
+        age_days = (now - created.timestamp()) / 86400
+        if age_days > max_days:
+            found.append(finding(name, "key-age", "medium",
+                                 f"access key {k['AccessKeyId']} of IAM user {user} is {int(age_days)} days old "
+                                 f"(more than {max_days}); run `awsenv rotate {name}`"))
+    return found
+

@@ -1,0 +1,64 @@
+"""`awsenv login`: a console sign-in URL through the AWS federation endpoint.
+
+Role credentials are used as they are; a base profile goes through GetFederationToken,
+which only a long-term key may call. The session is exchanged for a sign-in token
+(`Action=getSigninToken`), which goes into an `Action=login` URL.
+"""
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from .creds import Credentials
+from .errors import AwsError
+
+PARTITIONS = {
+    # region prefix: (federation endpoint, console)
+    "cn-": ("https://signin.amazonaws.cn/federation", "https://console.amazonaws.cn/"),
+    "us-gov-": ("https://signin.amazonaws-us-gov.com/federation", "https://console.amazonaws-us-gov.com/"),
+}
+DEFAULT = ("https://signin.aws.amazon.com/federation", "https://console.aws.amazon.com/")
+
+
+def endpoints(region: str | None) -> tuple[str, str]:
+    federation, console = DEFAULT
+    for prefix, pair in PARTITIONS.items():
+        if region and region.startswith(prefix):
+            federation, console = pair
+    if region:
+        console = f"{console}?region={urllib.parse.quote(region)}"
+    return os.environ.get("AWSENV_FEDERATION_URL") or federation, console
+
+
+def signin_token(federation: str, creds: Credentials, duration: int | None) -> str:
+    session = json.dumps(
+        {"sessionId": creds.access_key_id, "sessionKey": creds.secret_access_key, "sessionToken": creds.session_token}
+    )
+    query = {"Action": "getSigninToken", "Session": session}
+    if duration is not None:
+        query["SessionDuration"] = str(duration)
+    # The federation endpoint takes the session as a query parameter; the URL is sent
+    # over TLS and never printed or logged.
+    url = f"{federation}?{urllib.parse.urlencode(query)}"
+    try:
+        with urllib.request.urlopen(url, timeout=15) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as err:
+        raise AwsError(f"the federation endpoint refused the session (HTTP {err.code})") from None
+    except (urllib.error.URLError, OSError) as err:
+        reason = getattr(err, "reason", err)
+        raise AwsError(f"the federation endpoint {federation} is unreachable: {reason}") from None
+    except ValueError:
+        raise AwsError("the federation endpoint did not answer with JSON") from None
+    token = body.get("SigninToken") if isinstance(body, dict) else None
+    if not token:
+        raise AwsError("the federation endpoint gave no SigninToken")
+    return token
+
+
+def login_url(federation: str, console: str, token: str) -> str:
+    query = {"Action": "login", "Issuer": "awsenv", "Destination": console, "SigninToken": token}
+    return f"{federation}?{urllib.parse.urlencode(query)}"

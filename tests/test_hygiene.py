@@ -1,0 +1,302 @@
+"""Key hygiene (issue 5): rotate, doctor, console login, TOTP, ad hoc roles —
+against the moto server and the real Secret Service."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from test_core import env_after, secrets_on_disk, use
+from world import boto_client
+
+HERE = Path(__file__).resolve().parent
+
+
+def iam_keys(world, user: str) -> list[str]:
+    return [k["AccessKeyId"] for k in boto_client("iam", world.moto.url).list_access_keys(UserName=user)["AccessKeyMetadata"]]
+
+
+# rotate -----------------------------------------------------------------------------
+def test_rotate_end_to_end(world):
+    world.add_keys()
+    world.ok("use", "dev", "--mfa-code", "111111", "--shell", "bash")
+    world.moto.calls.clear()
+    done = world.ok("rotate", "jump")  # the cached MFA session signs the IAM calls
+    keys = iam_keys(world, "alice")
+    assert len(keys) == 1 and keys[0] != world.alice.key_id
+    new_key = keys[0]
+    assert new_key in done.stderr and world.alice.key_id in done.stderr
+    actions = [a for a, _ in world.moto.actions()]
+    assert world.moto.actions()[0] == ("GetCallerIdentity", world.alice.key_id)
+    assert "GetSessionToken" not in actions
+    assert ("GetCallerIdentity", new_key) in world.moto.actions(), "the new key is verified"
+    assert {"ListAccessKeys", "CreateAccessKey", "DeleteAccessKey"} <= set(actions)
+    iam_calls = [c for c in world.moto.calls if c.action in ("ListAccessKeys", "CreateAccessKey", "DeleteAccessKey")]
+    assert all(c.params.get("UserName") == "alice" for c in iam_calls)
+    assert all(c.key_id != world.alice.key_id for c in iam_calls), "IAM calls are signed by the MFA session"
+    # sessions from the old key are gone: the next use needs a code and is signed by the new key
+    world.moto.calls.clear()
+    assert world.run("use", "dev", "--shell", "bash").returncode != 0
+    world.ok("use", "dev", "--mfa-code", "333333", "--shell", "bash")
+    assert world.moto.actions()[0] == ("GetSessionToken", new_key)
+    assert secrets_on_disk(world, world.alice.secret) == []
+
+
+def test_rotate_refused_with_two_keys_changes_nothing(world):
+    world.add_keys()
+    second = boto_client("iam", world.moto.url).create_access_key(UserName="robot")["AccessKey"]["AccessKeyId"]
+    world.moto.calls.clear()
+    done = world.run("rotate", "ci")
+    assert done.returncode == 1 and done.stdout == ""
+    assert world.robot.key_id in done.stderr and second in done.stderr
+    assert sorted(iam_keys(world, "robot")) == sorted([world.robot.key_id, second])
+    assert "CreateAccessKey" not in [a for a, _ in world.moto.actions()]
+    world.moto.calls.clear()
+    use(world, "ci")
+    assert world.moto.actions() == [("GetSessionToken", world.robot.key_id)]
+
+
+def test_rotate_that_cannot_verify_keeps_the_old_key(world):
+    world.add_keys()
+    # AWS does not know the new key (yet): every GetCallerIdentity it signs is refused
+    world.moto.refuse = lambda call: call.action == "GetCallerIdentity" and call.key_id != world.robot.key_id
+    done = world.run("rotate", "ci", env={"AWSENV_ROTATE_VERIFY_SECONDS": "1"})
+    assert done.returncode == 1 and "old key" in done.stderr and world.robot.key_id in done.stderr
+    assert "Traceback" not in done.stderr
+    world.moto.refuse = None
+    assert iam_keys(world, "robot") == [world.robot.key_id]
+    world.moto.calls.clear()
+    use(world, "ci")
+    assert world.moto.actions() == [("GetSessionToken", world.robot.key_id)]
+
+
+def test_rotate_refuses_a_role_and_a_missing_key(world):
+    assert world.run("rotate", "dev").returncode == 2
+    done = world.run("rotate", "jump")
+    assert done.returncode == 1 and "awsenv add jump" in done.stderr
+
+
+# doctor -----------------------------------------------------------------------------
+def doctor(world, *args, env=None) -> tuple[int, dict]:
+    done = world.run("doctor", "--json", *args, env=env)
+    assert "Traceback" not in done.stderr
+    return done.returncode, json.loads(done.stdout)
+
+
+def checks(report: dict) -> set[tuple[str, str]]:
+    return {(f["profile"], f["check"]) for f in report["findings"]}
+
+
+def test_doctor_missing_key_and_no_mfa(world):
+    code, report = doctor(world)
+    assert code == 1
+    assert ("jump", "missing-key") in checks(report) and ("ci", "missing-key") in checks(report)
+    world.add_keys()
+    code, report = doctor(world)
+    assert ("jump", "missing-key") not in checks(report)
+    assert ("ci", "no-mfa") in checks(report) and ("jump", "no-mfa") not in checks(report)
+    for f in report["findings"]:
+        assert set(f) == {"profile", "check", "severity", "message"}
+        assert world.alice.secret not in f["message"] and world.robot.secret not in f["message"]
+
+
+def test_doctor_iam_checks_skipped_without_session_then_run_with_one(world):
+    world.add_keys()
+    _code, report = doctor(world)
+    skipped = {(s["profile"], s["check"]) for s in report["skipped"]}
+    assert ("jump", "multiple-keys") in skipped and ("jump", "key-age") in skipped
+    assert ("ci", "multiple-keys") not in skipped, "a base profile without MFA is audited with its own key"
+    boto_client("iam", world.moto.url).create_access_key(UserName="alice")
+    _code, report = doctor(world, "--mfa-code", "123456")
+    assert ("jump", "multiple-keys") in checks(report)
+    assert ("ci", "multiple-keys") not in checks(report)
+    assert report["skipped"] == []
+
+
+def test_doctor_key_age(world):
+    world.add_keys()
+    _code, report = doctor(world)
+    assert ("ci", "key-age") not in checks(report)
+    _code, report = doctor(world, env={"AWSENV_KEY_MAX_AGE_DAYS": "0"})
+    assert ("ci", "key-age") in checks(report)
+
+
+def test_doctor_plaintext_key(world):
+    world.add_keys()
+    creds = world.home / ".aws" / "credentials"
+    creds.write_text(f"[legacy]\naws_access_key_id = {world.robot.key_id}\naws_secret_access_key = {world.robot.secret}\n")
+    _code, report = doctor(world)
+    assert ("legacy", "plaintext-key") in checks(report)
+    assert world.robot.secret not in json.dumps(report)
+    world.ok("import", "legacy", "--delete-plaintext")
+    _code, report = doctor(world)
+    assert ("legacy", "plaintext-key") not in checks(report)
+
+
+def test_doctor_chained_duration(world):
+    _code, report = doctor(world)
+    assert ("long", "chained-duration") not in checks(report), "long is assumed directly with the key"
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + (
+        "\n[profile deep]\nrole_arn = arn:aws:iam::123456789012:role/prod\nsource_profile = dev\n"
+        "duration_seconds = 7200\n"))
+    _code, report = doctor(world)
+    assert ("deep", "chained-duration") in checks(report)
+
+
+def test_doctor_keyring_backend(world):
+    world.add_keys()
+    _code, report = doctor(world)
+    assert not any(f["check"] == "keyring-backend" for f in report["findings"])
+    env = {"PYTHONPATH": str(HERE / "backends"), "PYTHON_KEYRING_BACKEND": "memory_backend.Keyring"}
+    _code, report = doctor(world, env=env)
+    found = [f for f in report["findings"] if f["check"] == "keyring-backend"]
+    assert found and "memory_backend.Keyring" in found[0]["message"]
+
+
+def test_doctor_clean_exits_zero(world):
+    world.write_config(f"[profile jump]\nmfa_serial = {world.alice.mfa_serial}\n")
+    world.add_keys_for("jump")
+    code, report = doctor(world, "--mfa-code", "123456")
+    assert report["findings"] == [] and code == 0
+    assert "no findings" in world.ok("doctor").stdout
+
+
+# login ------------------------------------------------------------------------------
+class Federation:
+    """A stand-in for the AWS federation endpoint on 127.0.0.1."""
+
+    def __init__(self):
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
+                outer.requests.append(query)
+                body = json.dumps({"SigninToken": "token-from-stand-in"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/federation"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def federation():
+    server = Federation()
+    yield server
+    server.stop()
+
+
+def test_login_url_for_a_role(world, federation):
+    world.add_keys()
+    done = world.ok("login", "dev", "--print", "--mfa-code", "123456", "--duration", "1800",
+                    env={"AWSENV_FEDERATION_URL": federation.url})
+    url = done.stdout.strip()
+    assert "\n" not in url
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    assert f"{parts.scheme}://{parts.netloc}{parts.path}" == federation.url
+    assert query["Action"] == "login" and query["Issuer"] == "awsenv"
+    assert query["SigninToken"] == "token-from-stand-in"
+    assert query["Destination"] == "https://console.aws.amazon.com/?region=eu-central-1"
+    sent = federation.requests[0]
+    assert sent["Action"] == "getSigninToken" and sent["SessionDuration"] == "1800"
+    session = json.loads(sent["Session"])
+    assert set(session) == {"sessionId", "sessionKey", "sessionToken"}
+    assert session["sessionId"].startswith("ASIA") and session["sessionToken"]
+    assert [a for a, _ in world.moto.actions()] == ["GetSessionToken", "AssumeRole"]
+
+
+def test_login_base_profile_goes_through_federation_token(world, federation):
+    world.add_keys()
+    world.ok("login", "ci", "--print", env={"AWSENV_FEDERATION_URL": federation.url})
+    assert world.moto.actions() == [("GetFederationToken", world.robot.key_id)]
+    session = json.loads(federation.requests[0]["Session"])
+    assert session["sessionId"] != world.robot.key_id and session["sessionToken"]
+    assert "SessionDuration" not in federation.requests[0]
+
+
+def test_login_partitions():
+    from awsenv import login
+
+    assert login.endpoints("cn-north-1")[0] == "https://signin.amazonaws.cn/federation"
+    assert login.endpoints("us-gov-west-1")[1].startswith("https://console.amazonaws-us-gov.com/")
+    assert login.endpoints(None) == ("https://signin.aws.amazon.com/federation", "https://console.aws.amazon.com/")
+
+
+# TOTP -------------------------------------------------------------------------------
+def test_totp_codes_are_generated_and_never_sent_twice(world):
+    import pyotp
+
+    world.add_keys()
+    secret = pyotp.random_base32()
+    done = world.ok("mfa", "set", "jump", input=secret + "\n")
+    assert "same machine" in done.stderr
+    bad = world.run("mfa", "set", "jump", input="not base32!\n")
+    assert bad.returncode == 2 and "base32" in bad.stderr
+    world.ok("use", "jump", "--shell", "bash", "--refresh")
+    world.ok("use", "jump", "--shell", "bash", "--refresh")
+    sent = [c for c in world.moto.calls if c.action == "GetSessionToken"]
+    assert len(sent) == 2
+    first, second = sent[0].params["TokenCode"], sent[1].params["TokenCode"]
+    assert first != second
+    totp = pyotp.TOTP(secret)
+    now = time.time()
+    assert totp.verify(first, for_time=now, valid_window=3) and totp.verify(second, for_time=now, valid_window=1)
+    assert secrets_on_disk(world, secret) == []
+    world.ok("mfa", "remove", "jump")
+    assert world.run("use", "jump", "--shell", "bash", "--refresh").returncode != 0
+
+
+# ad hoc roles -----------------------------------------------------------------------
+def test_adhoc_role_in_bash_and_its_refresh(world):
+    world.add_keys()
+    script = """
+set -euo pipefail
+eval "$(awsenv use --role-arn arn:aws:iam::123456789012:role/prod --from jump --mfa-code 123456 --shell bash)"
+printf '%s\\n' "$AWSENV_PROFILE" "$AWSENV_ROLE_ARN" "$AWS_REGION"
+aws sts get-caller-identity --query Arn --output text
+AWSENV_REFRESH_WINDOW=4000 eval "$(awsenv refresh --shell bash)"
+printf '%s\\n' "$AWSENV_PROFILE" "$AWSENV_ROLE_ARN"
+eval "$(awsenv use dev --shell bash)"
+printf '%s\\n' "${AWSENV_ROLE_ARN-gone}"
+"""
+    done = world.shell("bash", script)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "prod@123456789012"
+    assert lines[1] == "arn:aws:iam::123456789012:role/prod"
+    assert lines[2] == "eu-west-1"
+    assert "assumed-role/prod/" in lines[3]
+    assert lines[4:6] == ["prod@123456789012", "arn:aws:iam::123456789012:role/prod"]
+    assert lines[6] == "gone"
+    assume = [c for c in world.moto.calls if c.action == "AssumeRole"]
+    assert assume[0].params["RoleArn"] == "arn:aws:iam::123456789012:role/prod"
+    assert len([c for c in world.moto.calls if c.action == "GetSessionToken"]) == 1
+
+
+def test_adhoc_role_errors(world):
+    done = world.run("use", "--role-arn", "not-an-arn", "--from", "jump", "--shell", "bash")
+    assert done.returncode == 2 and "role ARN" in done.stderr and done.stdout == ""
+    done = world.run("use", "dev", "--role-arn", "arn:aws:iam::123456789012:role/prod", "--shell", "bash")
+    assert done.returncode == 2 and "not both" in done.stderr
+    env = env_after(world, "")
+    assert "AWSENV_PROFILE" not in env
