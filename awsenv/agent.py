@@ -58,7 +58,7 @@ def socket_path() -> str | None:
 # client -----------------------------------------------------------------------------
 def _request(message: dict, path: str | None = None) -> dict | None:
     if path is None:
-        path = socket_path() if enabled() else None
+        path = socket_path()
     if path is None:
         return None
     try:
@@ -94,14 +94,21 @@ def _read_all(sock) -> bytes:
 
 
 def fetch() -> dict | None:
-    """The session document, or None when no agent answers."""
+    """The session document, or None when no agent answers (or AWSENV_AGENT=0)."""
+    if not enabled():
+        return None
     answer = _request({"op": "get"})
     doc = answer.get("doc") if answer else None
     return doc if isinstance(doc, dict) else None
 
 
 def push(doc: dict) -> bool:
-    return _request({"op": "put", "doc": doc}) is not None
+    """Hand the agent the new document. This runs even with AWSENV_AGENT=0, so a running
+    agent never keeps serving sessions that were dropped or replaced."""
+    if _request({"op": "put", "doc": doc}) is not None:
+        return True
+    stop()  # an agent that can't take the update must not serve the old document
+    return False
 
 
 def stop(path=None) -> bool:
@@ -114,11 +121,15 @@ def spawn() -> None:
         return
     import subprocess
 
+    # The caller's AWS_* variables may hold a long-term key (`AWS_SECRET_ACCESS_KEY`
+    # exported by hand): they don't go into a process that lives for an hour. Nor does
+    # the caller's working directory stay pinned.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     try:
         subprocess.Popen(
             [sys.executable, "-m", "awsenv.agent"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True,
+            start_new_session=True, close_fds=True, env=env, cwd="/",
         )
     except OSError:
         pass
@@ -146,24 +157,24 @@ def serve(idle: float) -> None:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)
     try:
-        # Bind before loading: a push that arrives while we read the keyring waits in
-        # the backlog and wins; a push that came before we bound was already written to
-        # the keyring, so the load sees it.
+        # Bind (and listen at once) before loading: a push that arrives while we read
+        # the keyring waits in the backlog and wins; a push that came before we bound
+        # was already written to the keyring, so the load sees it.
         try:
             listener.bind(path)
         except OSError:
-            if fetch() is not None:
-                return  # another agent answers
+            if _answers(path):
+                return  # another agent is there
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
             listener.bind(path)
+        listener.listen(16)
+        identity = os.stat(path).st_ino
     finally:
         os.umask(old_umask)
-    listener.listen(16)
     listener.settimeout(1.0)
-    identity = os.stat(path).st_ino
     doc = _load()
     last = time.monotonic()
     try:
@@ -205,6 +216,17 @@ def serve(idle: float) -> None:
                 os.unlink(path)
         except OSError:
             pass
+
+
+def _answers(path: str) -> bool:
+    """Whether an agent listens there; a few tries, as one may be starting right now."""
+    import time
+
+    for _ in range(5):
+        if _request({"op": "get"}, path) is not None:
+            return True
+        time.sleep(0.1)
+    return False
 
 
 def _send(conn, reply: dict) -> None:

@@ -76,17 +76,17 @@ def init(args: Args) -> int:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
-    args = fast_args(argv)
-    if args is None:
-        from .parser import build_parser
-
-        parser = build_parser()
-        if "_ARGCOMPLETE" in os.environ:
-            import argcomplete
-
-            argcomplete.autocomplete(parser)
-        args = parser.parse_args(argv)
     try:
+        args = fast_args(argv)
+        if args is None:
+            from .parser import build_parser
+
+            parser = build_parser()
+            if "_ARGCOMPLETE" in os.environ:
+                import argcomplete
+
+                argcomplete.autocomplete(parser)
+            args = parser.parse_args(argv)
         if args.command == "init":
             return init(args)
         from . import commands
@@ -99,6 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         print("awsenv: cancelled", file=sys.stderr)
         return 130
     except BrokenPipeError:
+        return 1
+    except Exception as err:  # noqa: BLE001 - a bug is still one line, not a traceback
+        if os.environ.get("AWSENV_DEBUG"):
+            raise
+        print(f"awsenv: internal error ({type(err).__name__}); AWSENV_DEBUG=1 shows where", file=sys.stderr)
         return 1
 
 

@@ -11,7 +11,7 @@ import time
 from . import environ, shells
 from .config import AwsConfig, append_profile, remove_plaintext
 from .creds import Credentials, format_ttl, rfc3339
-from .errors import AwsenvError, UsageError
+from .errors import AwsenvError, KeyringError, UsageError
 from .session import Request, Resolver, drop_sessions, role_key, session_key
 
 def Vault():  # noqa: N802 - imported late: the cached path never opens the keyring
@@ -62,7 +62,7 @@ def _resolve(args) -> tuple[Credentials, str | None, str, dict[str, str]]:
     except AwsenvError as err:
         print(f"awsenv: warning: the session was not cached: {err}", file=sys.stderr)
     # An ad hoc role has no config section of its own: it takes its source's region.
-    region = args.region or chain[0].region or (chain[-1].region if adhoc else None)
+    region = args.region or chain[0].region or (chain[1].region if adhoc else None)
     return creds, region, name, adhoc
 
 
@@ -93,8 +93,9 @@ def cmd_export(args) -> None:
             "AccessKeyId": creds.access_key_id,
             "SecretAccessKey": creds.secret_access_key,
             "SessionToken": creds.session_token,
-            "Expiration": rfc3339(creds.expiration or 0),
         }
+        if creds.expiration is not None:  # a long-lived credential_process key has none
+            document["Expiration"] = rfc3339(creds.expiration)
         _emit(json.dumps(document) + "\n")
         return
     shell = shells.get({"env": "bash", "powershell": "pwsh"}.get(args.format, args.format))
@@ -135,7 +136,7 @@ def cmd_refresh(args) -> None:
     profile = os.environ.get("AWSENV_PROFILE")
     expires = os.environ.get("AWSENV_EXPIRES", "")
     mode = os.environ.get("AWSENV_REFRESH", "prompt")
-    if not profile or not expires.isdigit() or mode == "off":
+    if not profile or not (expires.isascii() and expires.isdigit()) or len(expires) > 12 or mode == "off":
         return
     window = env_seconds("AWSENV_REFRESH_WINDOW", 600)
     left = int(expires) - int(time.time())
@@ -150,13 +151,14 @@ def cmd_refresh(args) -> None:
                          adhoc.get("AWSENV_ROLE_SESSION_NAME"))
         creds, chain = resolver.resolve(request)
         resolver.save()
-    except (AwsenvError, KeyboardInterrupt) as err:
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the hook must always learn it tried
         if not isinstance(err, (Cancelled, KeyboardInterrupt)):
-            print(f"awsenv: cannot refresh {profile}: {err}", file=sys.stderr)
+            reason = err if isinstance(err, AwsenvError) else f"internal error ({type(err).__name__})"
+            print(f"awsenv: cannot refresh {profile}: {reason}", file=sys.stderr)
         next_check = int(expires) if left > 0 else NEVER
         _emit(shell.render([("AWSENV_NEXT_CHECK", str(next_check))]))
         return
-    region = chain[0].region or os.environ.get("AWSENV_REGION")
+    region = os.environ.get("AWSENV_REGION") or chain[0].region  # keeps a --region override
     plan = environ.use_plan(creds, profile, region, os.environ, adhoc)
     if creds.expiration is not None and creds.ttl() <= window:
         # A role capped below the window: renew it once per lifetime, not every prompt.
@@ -168,7 +170,7 @@ def cmd_refresh(args) -> None:
 def active() -> dict | None:
     profile = os.environ.get("AWSENV_PROFILE")
     expires = os.environ.get("AWSENV_EXPIRES", "")
-    if not profile or not expires.isdigit():
+    if not profile or not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
         return None
     left = int(expires) - int(time.time())
     return {
@@ -233,7 +235,7 @@ def cmd_add(args) -> None:
         key = _check_key(key_id, secret)
     vault = Vault()
     vault.set_key(name, key)
-    drop_sessions(vault, name)
+    drop_sessions(vault, config.built_on(name))  # sessions of an older key
     print(f"awsenv: stored the key {key.access_key_id} of profile {name!r} in the keyring", file=sys.stderr)
     if not config.has(name):
         _offer_profile(config, name, terminal)
@@ -280,19 +282,25 @@ def cmd_import(args) -> None:
 
 
 def cmd_remove(args) -> None:
+    config = AwsConfig()
     vault = Vault()
     name = args.profile
-    dropped = drop_sessions(vault, name)
+    if not args.sessions_only and vault.get_key(name) is None:
+        raise UsageError(f"no key stored for profile {name!r}")
+    dropped = drop_sessions(vault, config.built_on(name) if config.has(name) else {name})
     if args.sessions_only:
         print(f"awsenv: dropped {dropped} cached session(s) of {name!r}", file=sys.stderr)
         return
-    if not vault.delete_key(name):
-        raise UsageError(f"no key stored for profile {name!r}")
+    vault.delete_key(name)
     print(f"awsenv: forgot the key and {dropped} cached session(s) of {name!r}", file=sys.stderr)
 
 
 def cmd_clear(args) -> None:
-    dropped = drop_sessions(Vault(), args.profile)
+    config = AwsConfig()
+    profiles = None
+    if args.profile is not None:
+        profiles = config.built_on(args.profile) if config.has(args.profile) else {args.profile}
+    dropped = drop_sessions(Vault(), profiles)
     print(f"awsenv: dropped {dropped} cached session(s)", file=sys.stderr)
 
 
@@ -314,7 +322,7 @@ def cmd_list(args) -> None:
         if profile.is_role:
             source = profile.source_profile
             key_state = None
-            cache_key = role_key(name, profile.role_arn or "", chain_serial)
+            cache_key = role_key(profile, chain_serial)
         else:
             source, key_state = _key_source(config, vault, profile)
             cache_key = session_key(name, profile.mfa_serial)
@@ -338,7 +346,9 @@ def cmd_list(args) -> None:
         return
     table = [("PROFILE", "KIND", "SOURCE", "MFA", "KEY", "SESSION")]
     for row in rows:
-        key = {True: "stored", False: "missing", None: "-", "plaintext": "PLAINTEXT"}[row["key_stored"]]
+        key = {True: "stored", False: "missing", None: "-", "plaintext": "PLAINTEXT", "damaged": "DAMAGED"}[
+            row["key_stored"]
+        ]
         left = format_ttl(row["session_seconds_left"]) if row["session_seconds_left"] else "-"
         table.append((row["profile"], row["kind"], row["source"] or "-", "yes" if row["mfa"] else "no", key, left))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
@@ -348,7 +358,11 @@ def cmd_list(args) -> None:
 def _key_source(config: AwsConfig, vault: Vault, profile) -> tuple[str, object]:
     if profile.get("credential_process"):
         return "credential_process", None
-    if vault.get_key(profile.name) is not None:
+    try:
+        stored = vault.get_key(profile.name)
+    except KeyringError:
+        return "keyring", "damaged"
+    if stored is not None:
         return "keyring", True
     if config.plaintext_key(profile.name):
         return "credentials file", "plaintext"

@@ -14,6 +14,9 @@ from .errors import ConfigError, UsageError
 
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):role/(?P<name>[\w+=,.@/-]+)")
 
+MIN_ROLE_DURATION, MAX_ROLE_DURATION = 900, 43200
+SECTION = re.compile(r"\[([^\]]+)\]\s*(?:[#;].*)?")
+
 PROFILE_KEYS = (
     "region",
     "mfa_serial",
@@ -29,13 +32,21 @@ PROFILE_KEYS = (
 class Profile:
     """One profile's settings. A plain class: the cached path can't pay for dataclasses."""
 
-    __slots__ = ("name", "values", "source_file", "line")
+    __slots__ = ("name", "values", "source_file", "line", "lines")
 
-    def __init__(self, name: str, values: dict[str, str], source_file: str = "", line: int = 0) -> None:
+    def __init__(
+        self, name: str, values: dict[str, str], source_file: str = "", line: int = 0,
+        lines: dict[str, int] | None = None,
+    ) -> None:
         self.name = name
         self.values = values
         self.source_file = source_file
         self.line = line
+        self.lines = lines or {}
+
+    def where(self, key: str | None = None) -> str:
+        """`file:line` of the key (or of the section header), for error messages."""
+        return f"{self.source_file}:{self.lines.get(key, self.line) if key else self.line}"
 
     def __repr__(self) -> str:
         return f"Profile({self.name!r})"
@@ -70,21 +81,25 @@ class Profile:
         if raw is None:
             return None
         try:
-            return int(raw)
+            seconds = int(raw)
         except ValueError:
+            seconds = -1
+        if not MIN_ROLE_DURATION <= seconds <= MAX_ROLE_DURATION:
             raise ConfigError(
-                f"{self.source_file}:{self.line}: duration_seconds of profile "
-                f"{self.name!r} is not a number: {raw!r}"
-            ) from None
+                f"{self.where('duration_seconds')}: duration_seconds of profile {self.name!r} is "
+                f"{raw!r}; a role lasts {MIN_ROLE_DURATION} to {MAX_ROLE_DURATION} seconds"
+            )
+        return seconds
 
 
 class Section:
-    __slots__ = ("name", "values", "line")
+    __slots__ = ("name", "values", "line", "lines")
 
     def __init__(self, name: str, values: dict[str, str], line: int) -> None:
         self.name = name
         self.values = values
         self.line = line
+        self.lines: dict[str, int] = {}
 
 
 # Paths are plain strings: pathlib costs the cached switch several milliseconds.
@@ -99,8 +114,9 @@ def credentials_path() -> str:
 
 
 def parse_ini(text: str, filename: str) -> list[Section]:
-    """Parse the INI dialect of the AWS CLI: `#`/`;` comments, `key = value`, and
-    indented sub-keys (e.g. under `s3 =`) that belong to the key above them."""
+    """Parse the INI dialect of the AWS CLI: `#`/`;` comments, `key = value` with keys
+    matched case-insensitively (configparser's rule), and indented sub-keys (e.g. under
+    `s3 =`) that belong to the key above them."""
     sections: list[Section] = []
     current: Section | None = None
     last_key: str | None = None
@@ -111,9 +127,10 @@ def parse_ini(text: str, filename: str) -> list[Section]:
         if raw[0] in " \t" and last_key is not None:
             continue  # nested value such as `s3 =\n  addressing_style = path`
         if stripped.startswith("["):
-            if not stripped.endswith("]") or len(stripped) < 3:
+            header = SECTION.fullmatch(stripped)
+            if header is None or not header.group(1).strip():
                 raise ConfigError(f"{filename}:{number}: malformed section header: {stripped[:60]!r}")
-            current = Section(stripped[1:-1].strip(), {}, number)
+            current = Section(header.group(1).strip(), {}, number)
             sections.append(current)
             last_key = None
             continue
@@ -122,8 +139,9 @@ def parse_ini(text: str, filename: str) -> list[Section]:
             raise ConfigError(f"{filename}:{number}: expected 'key = value' or '[section]'")
         if current is None:
             raise ConfigError(f"{filename}:{number}: 'key = value' before any [section]")
-        last_key = key.strip()
+        last_key = key.strip().lower()
         current.values[last_key] = _strip_inline_comment(value.strip())
+        current.lines[last_key] = number
     return sections
 
 
@@ -160,7 +178,9 @@ class AwsConfig:
             for section in parse_ini(text, str(self.config_file)):
                 name = _profile_name(section.name)
                 if name is not None:
-                    self._profiles[name] = Profile(name, section.values, str(self.config_file), section.line)
+                    self._profiles[name] = Profile(
+                        name, section.values, str(self.config_file), section.line, section.lines
+                    )
         self._credentials: dict[str, Section] | None = None
 
     # The credentials file is read lazily: the cached path never needs it for a
@@ -180,9 +200,6 @@ class AwsConfig:
         names.update(dict.fromkeys(self.credential_sections))
         return list(names)
 
-    def config_names(self) -> list[str]:
-        return list(self._profiles)
-
     def has(self, name: str) -> bool:
         return name in self._profiles or name in self.credential_sections
 
@@ -193,7 +210,7 @@ class AwsConfig:
         section = self.credential_sections.get(name)
         if section is not None:
             values = {k: v for k, v in section.values.items() if k in PROFILE_KEYS}
-            return Profile(name, values, str(self.credentials_file), section.line)
+            return Profile(name, values, str(self.credentials_file), section.line, section.lines)
         hint = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         suffix = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
         raise UsageError(f"unknown profile {name!r} in {self.config_file}{suffix}")
@@ -222,6 +239,17 @@ class AwsConfig:
             return key_id, secret
         return None
 
+    def built_on(self, base: str) -> set[str]:
+        """The profile and every profile whose chain starts from it."""
+        names = {base}
+        for name in self.names():
+            try:
+                if self.chain(name)[-1].name == base:
+                    names.add(name)
+            except UsageError:
+                continue
+        return names
+
     def chain(self, name: str) -> list[Profile]:
         """The profile and its sources, target first, base last. A cycle names the loop."""
         chain: list[Profile] = []
@@ -243,8 +271,8 @@ class AwsConfig:
                         "support; set source_profile"
                     )
                 raise ConfigError(
-                    f"{current.source_file}:{current.line}: role profile {current.name!r} has no "
-                    "source_profile, so no key can reach it"
+                    f"{current.where()}: role profile {current.name!r} has no source_profile, "
+                    "so no key can reach it"
                 )
             if not self.has(source):
                 raise ConfigError(
@@ -280,6 +308,7 @@ def remove_plaintext(path: str, profiles: list[str]) -> None:
     kept byte for byte, section headers included, so a profile that only the
     credentials file names still exists. The file is replaced atomically through a
     0600 temporary file beside it; no backup copy is left."""
+    path = os.path.realpath(path)  # a dotfiles symlink: rewrite the file that holds the key
     with open(path, "rb") as stream:
         text = stream.read().decode("utf-8")
     wanted = set(profiles)
@@ -288,8 +317,9 @@ def remove_plaintext(path: str, profiles: list[str]) -> None:
     dropping_nested = False
     for line in text.splitlines(keepends=True):
         stripped = line.strip()
-        if stripped.startswith("[") and stripped.endswith("]"):
-            section = stripped[1:-1].strip()
+        header = SECTION.fullmatch(stripped)
+        if header is not None:
+            section = header.group(1).strip()
             dropping_nested = False
         elif section in wanted and stripped and stripped[0] not in "#;":
             if line[0] in " \t" and dropping_nested:

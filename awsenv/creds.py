@@ -59,9 +59,12 @@ def rfc3339(epoch: int) -> str:
 
 def parse_rfc3339(text: str) -> int:
     """`2026-11-23T17:00:00Z` or with an offset / fraction, as STS and credential_process give."""
-    from datetime import datetime
+    from datetime import datetime, timezone
 
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:  # no offset: UTC, as AWS means it, not local time
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp())
 
 
 def format_ttl(seconds: float) -> str:

@@ -35,17 +35,26 @@ def use_plan(
     creds: Credentials, profile: str, region: str | None, env: Mapping[str, str], adhoc: Mapping[str, str] | None = None
 ) -> Plan:
     adhoc = adhoc or {}
-    plan: Plan = [(name, None) for name in STALE + HOOK_STATE + ADHOC if name not in adhoc]
-    expiration = creds.expiration or 0
+    plan: Plan = [(name, None) for name in STALE]
+    # awsenv's own state is removed only where it is set, to keep the output short.
+    plan += [(name, None) for name in HOOK_STATE + ADHOC if name in env and name not in adhoc]
+    expiration = creds.expiration
     plan += [
         ("AWS_ACCESS_KEY_ID", creds.access_key_id),
         ("AWS_SECRET_ACCESS_KEY", creds.secret_access_key),
         ("AWS_SESSION_TOKEN", creds.session_token or ""),
-        ("AWS_CREDENTIAL_EXPIRATION", rfc3339(expiration)),
-        ("AWS_SESSION_EXPIRATION", rfc3339(expiration)),
-        ("AWSENV_PROFILE", profile),
-        ("AWSENV_EXPIRES", str(expiration)),
     ]
+    if expiration is None:
+        # A credential_process that gives no expiry: say nothing rather than 1970.
+        plan += [(name, None) for name in ("AWS_CREDENTIAL_EXPIRATION", "AWS_SESSION_EXPIRATION", "AWSENV_EXPIRES")]
+        plan.append(("AWSENV_PROFILE", profile))
+    else:
+        plan += [
+            ("AWS_CREDENTIAL_EXPIRATION", rfc3339(expiration)),
+            ("AWS_SESSION_EXPIRATION", rfc3339(expiration)),
+            ("AWSENV_PROFILE", profile),
+            ("AWSENV_EXPIRES", str(expiration)),
+        ]
     plan += [(name, adhoc[name]) for name in ADHOC if name in adhoc]
     if region:
         if "AWSENV_REGION" not in env:

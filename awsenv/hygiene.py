@@ -14,6 +14,7 @@ from .config import AwsConfig, Profile
 from .creds import Credentials
 from .errors import AwsenvError, KeyringError, UsageError
 from .session import CHAINED_ROLE_CAP, Request, Resolver, drop_sessions, env_seconds
+from .vault import PLAINTEXT_BACKENDS
 
 VERIFY_SECONDS = 20  # IAM is eventually consistent: a new key may take a while to work
 
@@ -23,18 +24,6 @@ def base_profile(config: AwsConfig, name: str) -> Profile:
     if profile.is_role:
         raise UsageError(f"profile {name!r} is a role; name its base profile {config.chain(name)[-1].name!r}")
     return profile
-
-
-def profiles_from(config: AwsConfig, base: str) -> set[str]:
-    """The base profile and every role whose chain starts from it."""
-    names = {base}
-    for name in config.names():
-        try:
-            if config.chain(name)[-1].name == base:
-                names.add(name)
-        except AwsenvError:
-            continue
-    return names
 
 
 def iam_credentials(resolver: Resolver, profile: Profile, key: Credentials, request: Request) -> Credentials:
@@ -88,8 +77,7 @@ def rotate(name: str, mfa_code: str | None, say=lambda text: print(f"awsenv: {te
             f"the new key {new.access_key_id} is stored and works, but deleting the old key "
             f"{old.access_key_id} failed: {err}; delete it in IAM"
         ) from None
-    for profile_name in profiles_from(config, name):
-        drop_sessions(vault, profile_name)
+    drop_sessions(vault, config.built_on(name))
     say(f"rotated {name!r}: {old.access_key_id} deleted, {new.access_key_id} stored in the keyring")
     return new
 
@@ -120,9 +108,6 @@ ENCRYPTING_BACKENDS = (
     "keyring.backends.Windows.WinVaultKeyring",
     "keyrings.alt.file.EncryptedKeyring",
 )
-PLAINTEXT_BACKENDS = ("keyrings.alt.file.PlaintextKeyring", "keyring.backends.null.Keyring")
-
-
 def backend_findings(backend) -> list[dict]:
     names = [_qualified(b) for b in getattr(backend, "backends", None) or [backend]]
     found = []
@@ -164,7 +149,10 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
             continue
         if len(chain) > 1:
             sources.add(chain[-1].name)
-            findings += _chained_duration(chain[0], chain)
+            try:
+                findings += _chained_duration(chain[0], chain)
+            except AwsenvError as err:
+                findings.append(finding(name, "config", "high", str(err)))
 
     resolver = Resolver(config, vault)
     for name in config.names():
@@ -180,7 +168,7 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
         has_key = stored or plain or profile.get("credential_process")
         if not has_key:
             if name in sources or profile.mfa_serial:
-                roles = sorted(n for n in profiles_from(config, name) if n != name)
+                roles = sorted(n for n in config.built_on(name) if n != name)
                 via = f" (needed by {', '.join(roles)})" if roles else ""
                 findings.append(finding(name, "missing-key", "high",
                                         f"no key for profile {name!r}{via}; run `awsenv add {name}`"))
@@ -231,7 +219,7 @@ def _iam_checks(resolver: Resolver, profile: Profile, key: Credentials, mfa_code
     if len(active) > 1:
         ids = ", ".join(k["AccessKeyId"] for k in active)
         found.append(finding(name, "multiple-keys", "medium", f"IAM user {user} has {len(active)} active keys: {ids}"))
-    max_days = env_seconds("AWSENV_KEY_MAX_AGE_DAYS", 90)
+    max_days = env_seconds("AWSENV_KEY_MAX_AGE_DAYS", 90, unit="days")
     now = time.time()
     for k in keys:
         created = k.get("CreateDate")

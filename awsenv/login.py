@@ -13,7 +13,7 @@ import urllib.parse
 import urllib.request
 
 from .creds import Credentials
-from .errors import AwsError
+from .errors import AwsError, UsageError
 
 PARTITIONS = {
     # region prefix: (federation endpoint, console)
@@ -30,7 +30,14 @@ def endpoints(region: str | None) -> tuple[str, str]:
             federation, console = pair
     if region:
         console = f"{console}?region={urllib.parse.quote(region)}"
-    return os.environ.get("AWSENV_FEDERATION_URL") or federation, console
+    override = os.environ.get("AWSENV_FEDERATION_URL")
+    if override:
+        parts = urllib.parse.urlsplit(override)
+        # The session's secret travels in the query: only over TLS, or to this machine.
+        if parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise UsageError("AWSENV_FEDERATION_URL must be https:// (or http://127.0.0.1 for a local stand-in)")
+        federation = override
+    return federation, console
 
 
 def signin_token(federation: str, creds: Credentials, duration: int | None) -> str:

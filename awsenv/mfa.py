@@ -155,10 +155,19 @@ class CodeSource:
             return answer
 
     def _totp(self, serial: str, secret: str) -> str:
+        import binascii
+
         import pyotp
 
         totp = pyotp.TOTP(secret)
-        code = totp.now()
+        try:
+            code = totp.now()
+        except (binascii.Error, ValueError, TypeError):
+            from .errors import KeyringError
+
+            raise KeyringError(
+                f"the stored TOTP secret for {serial} is not base32; store it again with `awsenv mfa set`"
+            ) from None
         if self._recently_used(serial, code):
             wait = STEP - (self.clock() % STEP) + 1
             self.terminal.say(f"awsenv: waiting {int(wait)}s for the next MFA code")

@@ -9,9 +9,8 @@ import argparse
 import os
 import sys
 
+from .cli import SHELL_NAMES
 from .errors import AwsenvError
-
-SHELL_NAMES = ("bash", "zsh", "fish", "pwsh")
 
 
 class Formatter(argparse.HelpFormatter):
@@ -56,7 +55,7 @@ def _duration(value: str) -> int:
 
 
 def _profiles(prefix: str = "", **_kwargs) -> list[str]:
-    """Completer for profile names: reads ~/.aws/config only, never the keyring."""
+    """Completer for profile names: reads the AWS config files only, never the keyring."""
     from .config import AwsConfig
 
     try:

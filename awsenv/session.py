@@ -28,14 +28,14 @@ MFA_ATTEMPTS = 3
 USED_CODES = "mfa-used"
 
 
-def env_seconds(name: str, default: int) -> int:
+def env_seconds(name: str, default: int, unit: str = "seconds") -> int:
     raw = os.environ.get(name)
     if not raw:
         return default
     try:
         return int(raw)
     except ValueError:
-        raise UsageError(f"{name} must be a number of seconds, not {raw!r}") from None
+        raise UsageError(f"{name} must be a number of {unit}, not {raw!r}") from None
 
 
 def check_duration(seconds: int, what: str = "--duration") -> int:
@@ -48,8 +48,19 @@ def session_key(profile: str, serial: str | None) -> str:
     return json.dumps(["session", profile, serial or ""])
 
 
-def role_key(profile: str, role_arn: str, serial: str | None) -> str:
-    return json.dumps(["role", profile, role_arn, serial or ""])
+def role_key(profile: Profile, serial: str | None) -> str:
+    """Everything that shapes the role session is in the key, so changing the config
+    (or an ad hoc role's session name) never reuses a session made for other settings."""
+    p = profile.get
+    return json.dumps(
+        ["role", profile.name, p("role_arn") or "", serial or "", p("source_profile") or "",
+         p("external_id") or "", p("role_session_name") or ""]
+    )
+
+
+def _expired(entry, now: float) -> bool:
+    expiration = entry.get("Expiration") if isinstance(entry, dict) else None
+    return not isinstance(expiration, (int, float)) or expiration < now
 
 
 def key_profile(cache_key: str) -> str | None:
@@ -153,12 +164,13 @@ class Resolver:
 
         def merge(data: dict) -> None:
             data.update(self._new)
-            for key in [k for k, v in data.items() if isinstance(v, dict) and v.get("Expiration", now + 1) < now]:
+            for key in [k for k, v in data.items() if k != USED_CODES and _expired(v, now)]:
                 del data[key]
             if codes:
                 data.setdefault(USED_CODES, {}).update(codes)
 
         self.vault.update_sessions(merge)
+        self._new = {}
 
     # MFA ---------------------------------------------------------------------
     @property
@@ -222,8 +234,12 @@ class Resolver:
             done = subprocess.run(
                 shlex.split(command), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=120, check=False
             )
-        except (OSError, ValueError, subprocess.TimeoutExpired) as err:
-            raise AwsenvError(f"credential_process of profile {profile.name!r} failed: {err}") from None
+        except subprocess.TimeoutExpired:
+            raise AwsenvError(f"credential_process of profile {profile.name!r} timed out after 120 s") from None
+        except OSError as err:  # its command line may hold tokens: name only the reason
+            raise AwsenvError(f"credential_process of profile {profile.name!r} failed: {err.strerror}") from None
+        except ValueError:
+            raise AwsenvError(f"credential_process of profile {profile.name!r} is not a valid command line") from None
         if done.returncode != 0:
             raise AwsenvError(
                 f"credential_process of profile {profile.name!r} exited with {done.returncode}"
@@ -248,7 +264,16 @@ class Resolver:
         chain = self.config.chain(request.profile)
         if request.duration is not None:
             check_duration(request.duration)
-        creds = self._resolve(chain, request.min_ttl, top=True)
+        try:
+            creds = self._resolve(chain, request.min_ttl, top=True)
+        except BaseException:
+            # What was obtained before the failure (an MFA session, a spent code) is
+            # kept, so the next try neither asks again nor resends the code.
+            try:
+                self.save()
+            except Exception:  # noqa: BLE001 - the first failure is the one to report
+                pass
+            raise
         return creds, chain
 
     def _serial(self, chain: list[Profile]) -> str | None:
@@ -263,14 +288,18 @@ class Resolver:
         if not profile.is_role:
             return self._base_session(profile, need_ttl, top)
         serial = self._serial(chain)
-        key = role_key(profile.name, profile.role_arn or "", serial)
+        key = role_key(profile, serial)
         found = self.cached(key, need_ttl)
         if found is not None:
             return found
 
         source_chain = chain[1:]
         source = source_chain[0]
-        wanted = (self.request.duration if top else None) or profile.duration_seconds or DEFAULT_ROLE_DURATION
+        wanted = self.request.duration if top else None
+        if wanted is None:
+            wanted = profile.duration_seconds
+        if wanted is None:
+            wanted = DEFAULT_ROLE_DURATION
         params = dict(
             region=profile.region or source.region,
             role_arn=profile.role_arn,
@@ -341,18 +370,17 @@ class Resolver:
         return creds
 
 
-def drop_sessions(vault: Vault, profile: str | None) -> int:
-    """Forget cached sessions: all, or those of one profile. Returns how many."""
+def drop_sessions(vault: Vault, profiles: set[str] | None) -> int:
+    """Forget cached sessions: all, or those of the given profiles. Returns how many."""
     dropped = []
 
     def change(data: dict) -> None:
         for key in list(data):
             if key == USED_CODES:
                 continue
-            if profile is None or key_profile(key) == profile:
+            if profiles is None or key_profile(key) in profiles:
                 dropped.append(key)
                 del data[key]
 
     vault.update_sessions(change)
     return len(dropped)
-

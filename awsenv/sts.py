@@ -1,5 +1,5 @@
-"""The only module that talks to AWS. boto3 is imported here, inside the functions,
-so that the cached path never pays for it.
+"""The only module that talks to AWS. botocore (boto3's core) is imported here,
+inside the functions, so that the cached path never pays for it.
 
 Endpoints come from AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_IAM,
 which botocore honours natively.
@@ -21,15 +21,31 @@ class MfaRejected(MfaError):
     """STS refused the MFA code; a terminal may ask again."""
 
 
+_botocore = None
+
+
+def _botocore_session():
+    """One botocore session per run: it loads each service model once. (boto3's
+    Session would wrap the same thing and cost an extra import.)"""
+    global _botocore
+    if _botocore is None:
+        import botocore.session
+
+        # A stale AWS_PROFILE from the calling shell must not steer our explicit clients.
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+            os.environ.pop(name, None)
+        _botocore = botocore.session.get_session()
+    return _botocore
+
+
 def client(service: str, creds: Credentials | None, region: str | None):
+    """A client signed by `creds`, or by the environment's credentials when None."""
     try:
-        import boto3
         from botocore.config import Config
+
+        session = _botocore_session()
     except ImportError as err:
-        raise AwsError(f"cannot load boto3: {err}") from None
-    # A stale AWS_PROFILE from the calling shell must not steer our explicit session.
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-        os.environ.pop(name, None)
+        raise AwsError(f"cannot load botocore: {err}") from None
     config = Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
@@ -44,7 +60,7 @@ def client(service: str, creds: Credentials | None, region: str | None):
         }
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
-        return boto3.session.Session(region_name=region, **kwargs).client(service, config=config)
+        return session.create_client(service, region_name=region, config=config, **kwargs)
     except Exception as err:  # noqa: BLE001 - botocore config errors are one line too
         raise AwsError(f"cannot set up the {service.upper()} client: {err}") from None
 
@@ -57,6 +73,7 @@ def _call(what: str, fn, **params):
         EndpointConnectionError,
         ReadTimeoutError,
     )
+    from botocore.parsers import ResponseParserError
 
     try:
         return fn(**params)
@@ -78,7 +95,9 @@ def _call(what: str, fn, **params):
         endpoint = getattr(err, "kwargs", {}).get("endpoint_url", "")
         raise AwsError(f"{what}: AWS is unreachable {endpoint}".rstrip()) from None
     except BotoCoreError as err:
-        raise AwsError(f"{what}: {err}") from None
+        raise AwsError(f"{what}: {'; '.join(str(err).splitlines())}") from None
+    except ResponseParserError:
+        raise AwsError(f"{what}: the answer was not AWS's (a proxy or a wrong endpoint?)") from None
 
 
 def _session(response: dict) -> Credentials:

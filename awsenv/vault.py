@@ -37,10 +37,69 @@ def _backend():
         from keyring.backends import fail
     except Exception as err:  # noqa: BLE001 - a broken install is still one line
         raise KeyringError(f"cannot load the keyring library: {err}") from None
-    backend = keyring.get_keyring()
-    if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 1) <= 0:
-        raise KeyringError(NO_KEYRING.format(backend=_name(backend)))
+    backend = _remembered(keyring)
+    if backend is None:
+        backend = keyring.get_keyring()
+        if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 1) <= 0:
+            raise KeyringError(NO_KEYRING.format(backend=_name(backend)))
+        if _name(backend) in PLAINTEXT_BACKENDS and not _chosen_explicitly():
+            # keyrings.alt's plaintext file wins discovery on a headless machine; it
+            # must be a choice, never a silent fallback.
+            raise KeyringError(NO_KEYRING.format(backend=f"only {_name(backend)}, which does not encrypt"))
+        _remember(backend)
     return backend
+
+
+PLAINTEXT_BACKENDS = ("keyrings.alt.file.PlaintextKeyring", "keyring.backends.null.Keyring")
+
+
+def _chosen_explicitly() -> bool:
+    if os.environ.get("PYTHON_KEYRING_BACKEND"):
+        return True
+    try:
+        from keyring.util import platform_
+
+        return os.path.exists(os.path.join(platform_.config_root(), "keyringrc.cfg"))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+# keyring's backend discovery scans every installed distribution's entry points, about
+# 150 ms. The backend it chose is remembered (its class name, nothing secret) in the
+# private runtime directory, which lasts until logout, and loaded directly next time,
+# unless PYTHON_KEYRING_BACKEND or a keyringrc.cfg makes the choice.
+HINT = "keyring-backend"
+
+
+def _hint_path() -> str | None:
+    from . import agent
+
+    folder = agent.runtime_dir()
+    return os.path.join(folder, HINT) if folder else None
+
+
+def _remembered(keyring):
+    path = _hint_path()
+    if path is None or _chosen_explicitly():
+        return None
+    try:
+        with open(path, encoding="ascii") as stream:
+            name = stream.read().strip()
+        return keyring.core.load_keyring(name) if name else None
+    except Exception:  # noqa: BLE001 - a stale or odd hint just means discovery
+        return None
+
+
+def _remember(backend) -> None:
+    path = _hint_path()
+    if path is None or os.environ.get("PYTHON_KEYRING_BACKEND") or getattr(backend, "backends", None):
+        return  # a chainer's choice depends on more than one class name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as stream:
+            stream.write(_name(backend))
+    except OSError:
+        pass
 
 
 def _name(backend) -> str:
@@ -77,9 +136,6 @@ class Vault:
                 self._backend = _backend()
         return self._backend
 
-    def backend_name(self) -> str:
-        return _name(self.backend)
-
     def _get(self, item: str) -> str | None:
         with _translated("reading the keyring"):
             return self.backend.get_password(SERVICE, item)
@@ -103,8 +159,13 @@ class Vault:
         raw = self._get(f"key:{profile}")
         if raw is None:
             return None
-        data = json.loads(raw)
-        return Credentials(data["AccessKeyId"], data["SecretAccessKey"])
+        try:
+            data = json.loads(raw)
+            return Credentials(str(data["AccessKeyId"]), str(data["SecretAccessKey"]))
+        except (ValueError, KeyError, TypeError):
+            raise KeyringError(
+                f"the keyring item key:{profile} is not an awsenv key; store it again with `awsenv add {profile}`"
+            ) from None
 
     def set_key(self, profile: str, key: Credentials) -> None:
         self._set(
@@ -134,7 +195,10 @@ class Vault:
             data = json.loads(raw)
         except ValueError:
             return {}
-        return data if isinstance(data, dict) else {}
+        if not isinstance(data, dict):
+            return {}
+        # A damaged entry is dropped, not trusted: it only costs a new session.
+        return {k: v for k, v in data.items() if isinstance(v, dict)}
 
     def update_sessions(self, change: Callable[[dict], None]) -> dict:
         """Read, change and write the session document under a lock, so two shells

@@ -394,3 +394,92 @@ def test_module_entry_point(world):
                           capture_output=True, text=True, env=world.env)
     assert done.returncode == 0 and done.stdout.startswith("awsenv ")
     assert os.access(AWSENV, os.X_OK)
+
+
+# errors AWS gives, provoked through the emulator's fault injection ---------------------
+def test_invalid_client_token_is_one_line(world):
+    world.add_keys()
+    world.moto.refuse = lambda call: call.key_id == world.alice.key_id
+    line = one_line_error(world.run("use", "jump", "--mfa-code", "123456", "--shell", "bash"), 1)
+    assert "InvalidClientTokenId" in line and "expired" in line
+    assert world.alice.secret not in line
+
+
+def test_access_denied_on_assume_role_names_the_role(world):
+    world.add_keys()
+    world.moto.refuse = lambda call: ("AccessDenied", "not authorized") if call.action == "AssumeRole" else None
+    line = one_line_error(world.run("use", "dev", "--mfa-code", "123456", "--shell", "bash"), 1)
+    assert "access denied" in line and "role/dev" in line
+
+
+def test_wrong_mfa_code_without_terminal_is_one_line(world):
+    from world import MFA_FAILED
+
+    world.add_keys()
+    world.moto.refuse = lambda call: MFA_FAILED if call.params.get("TokenCode") == "111111" else None
+    line = one_line_error(world.run("use", "jump", "--mfa-code", "111111", "--shell", "bash"), 1)
+    assert "MFA code was rejected" in line
+
+
+def test_wrong_mfa_code_is_asked_again_on_the_terminal(world):
+    import pexpect
+
+    from world import MFA_FAILED
+
+    world.add_keys()
+    world.moto.refuse = lambda call: MFA_FAILED if call.params.get("TokenCode") in ("111111", "222222") else None
+    child = pexpect.spawn(AWSENV, ["use", "jump", "--shell", "bash"], env=world.env, cwd=str(world.root),
+                          encoding="utf-8", timeout=30)
+    try:
+        for code in ("111111", "222222"):
+            child.expect("MFA code for jump")
+            child.sendline(code)
+            child.expect("rejected that MFA code")
+        child.expect("MFA code for jump")
+        child.sendline("333333")
+        child.expect("export AWSENV_PROFILE='jump';")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    codes = [c.params.get("TokenCode") for c in world.moto.calls if c.action == "GetSessionToken"]
+    assert codes == ["111111", "222222", "333333"]
+
+
+def test_three_wrong_codes_give_up(world):
+    import pexpect
+
+    from world import MFA_FAILED
+
+    world.add_keys()
+    world.moto.refuse = lambda call: MFA_FAILED if call.action == "GetSessionToken" else None
+    child = pexpect.spawn(AWSENV, ["use", "jump", "--shell", "bash"], env=world.env, cwd=str(world.root),
+                          encoding="utf-8", timeout=30)
+    try:
+        for code in ("111111", "222222", "333333"):
+            child.expect("MFA code for jump")
+            child.sendline(code)
+        child.expect("MFA code was rejected")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 1
+    assert len([c for c in world.moto.calls if c.action == "GetSessionToken"]) == 3
+
+
+def test_ctrl_c_at_the_mfa_question_exits_130_and_prints_nothing(world):
+    import pexpect
+
+    world.add_keys()
+    child = pexpect.spawn(AWSENV, ["use", "jump", "--shell", "bash"], env=world.env, cwd=str(world.root),
+                          encoding="utf-8", timeout=30)
+    try:
+        child.expect("MFA code for jump")
+        child.sendintr()
+        child.expect(pexpect.EOF)
+        rest = child.before
+    finally:
+        child.close()
+    assert child.exitstatus == 130
+    assert "export" not in rest and "Traceback" not in rest and "cancelled" in rest
+    assert world.moto.actions() == []

@@ -24,11 +24,16 @@ TRUST = (
     '{"Version":"2012-10-17","Statement":[{"Effect":"Allow",'
     '"Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":"sts:AssumeRole"}]}'
 )
-REFUSED = (
-    b'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
-    b"<Code>InvalidClientTokenId</Code><Message>The security token included in the request is invalid."
-    b"</Message></Error><RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
-)
+INVALID_TOKEN = ("InvalidClientTokenId", "The security token included in the request is invalid.")
+MFA_FAILED = ("AccessDenied", "MultiFactorAuthentication failed with invalid MFA one time pass code.")
+
+
+def refusal(code: str, message: str) -> bytes:
+    return (
+        '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>{message}</Message></Error>"
+        "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
+    ).encode()
 SIGNER = re.compile(r"Credential=([A-Z0-9]+)/")
 
 
@@ -46,7 +51,7 @@ class MotoServer:
     calls: list[Call] = field(default_factory=list)
     url: str = ""
     # Fault injection: a call this returns True for is answered 403 InvalidClientTokenId,
-    # as AWS answers a key it does not (yet) know.
+    # as AWS answers a key it does not (yet) know; a (code, message) pair gives that error.
     refuse: object = None
 
     def start(self) -> MotoServer:
@@ -72,9 +77,10 @@ class MotoServer:
             if action and not environ.get("PATH_INFO", "").startswith("/moto-api"):
                 call = Call(action, signer.group(1) if signer else "", params)
                 self.calls.append(call)
-                if self.refuse is not None and self.refuse(call):
+                refused = self.refuse(call) if self.refuse is not None else None
+                if refused:
                     start_response("403 Forbidden", [("Content-Type", "text/xml")])
-                    return [REFUSED]
+                    return [refusal(*(INVALID_TOKEN if refused is True else refused))]
             return app(environ, start_response)
 
         self._server = make_server("127.0.0.1", 0, spy, threaded=True)

@@ -1,0 +1,153 @@
+"""Odd inputs and partial failures: each gives one line (or the right state), never a
+traceback. Found in review; each test failed before its fix."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from conftest import AWSENV
+from test_core import env_after, one_line_error, use
+
+
+def keyring_set(world, item: str, value: str) -> None:
+    code = "import keyring, sys; keyring.set_password('awsenv', sys.argv[1], sys.argv[2])"
+    subprocess.run([sys.executable, "-c", code, item, value], env=world.env, check=True)
+
+
+def test_a_section_header_may_carry_a_comment(world):
+    world.write_config(f"[profile jump]   # base profile\nMFA_Serial = {world.alice.mfa_serial}\n")
+    world.add_keys_for("jump")
+    rows = json.loads(world.ok("list", "--json").stdout)["profiles"]
+    assert rows[0]["profile"] == "jump" and rows[0]["mfa"] == world.alice.mfa_serial
+
+
+def test_duration_seconds_out_of_range_is_one_line_with_its_line(world):
+    world.add_keys()
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + "\n[profile short]\nrole_arn = arn:aws:iam::123456789012:role/dev\n"
+                      "source_profile = jump\nduration_seconds = 100\n")
+    line_no = config.read_text().splitlines().index("duration_seconds = 100") + 1
+    line = one_line_error(world.run("use", "short", "--mfa-code", "123456", "--shell", "bash"), 2)
+    assert f"{config}:{line_no}" in line and "900" in line
+    assert world.moto.actions() == []
+
+
+def test_corrupt_keyring_items_are_one_line(world):
+    world.add_keys()
+    keyring_set(world, "key:jump", "not json")
+    line = one_line_error(world.run("use", "jump", "--mfa-code", "123456", "--shell", "bash"), 1)
+    assert "awsenv add jump" in line
+    rows = {r["profile"]: r for r in json.loads(world.ok("list", "--json").stdout)["profiles"]}
+    assert rows["jump"]["key_stored"] == "damaged"
+    keyring_set(world, "sessions", json.dumps({"x": {"Expiration": "soon"}, "y": 3}))
+    world.ok("use", "ci", "--shell", "bash")
+    world.ok("list")
+
+
+def test_a_failed_role_keeps_the_mfa_session_and_the_spent_code(world):
+    world.add_keys()
+    world.moto.refuse = lambda call: ("AccessDenied", "no") if call.action == "AssumeRole" else None
+    one_line_error(world.run("use", "dev", "--mfa-code", "123456", "--shell", "bash"), 1)
+    world.moto.refuse = None
+    again = world.run("use", "jump", "--mfa-code", "123456", "--shell", "bash")
+    assert again.returncode == 0, again.stderr  # the cached MFA session: the code isn't needed
+    assert [a for a, _ in world.moto.actions()] == ["GetSessionToken", "AssumeRole"]
+    world.moto.calls.clear()
+    use(world, "dev")
+    assert [a for a, _ in world.moto.actions()] == ["AssumeRole"]
+
+
+def test_credential_process_without_expiration(world):
+    world.add_keys()
+    script = world.root / "static-creds"
+    script.write_text('#!/bin/sh\necho \'{"Version": 1, "AccessKeyId": "ASIASTATIC0000000000", '
+                      '"SecretAccessKey": "c3RhdGlj", "SessionToken": "dG9rZW4="}\'\n')
+    script.chmod(0o700)
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + f"\n[profile static]\ncredential_process = {script}\nregion = us-east-1\n")
+    env = use(world, "static")
+    assert world.moto.actions() == [], "a session from credential_process is used as it is"
+    assert env["AWSENV_PROFILE"] == "static" and env["AWS_SESSION_TOKEN"] == "dG9rZW4="
+    assert "AWSENV_EXPIRES" not in env and "AWS_CREDENTIAL_EXPIRATION" not in env
+    doc = json.loads(world.ok("export", "static", "--format", "json").stdout)
+    assert "Expiration" not in doc
+
+
+def test_import_through_a_symlink_rewrites_the_real_file(world):
+    dotfiles = world.root / "dotfiles"
+    dotfiles.mkdir()
+    real = dotfiles / "credentials"
+    real.write_text(f"[legacy]\naws_access_key_id = {world.robot.key_id}\naws_secret_access_key = {world.robot.secret}\n")
+    (world.home / ".aws" / "credentials").symlink_to(real)
+    world.ok("import", "legacy", "--delete-plaintext")
+    assert (world.home / ".aws" / "credentials").is_symlink()
+    assert world.robot.secret not in real.read_text() and "[legacy]" in real.read_text()
+
+
+def test_refresh_keeps_a_region_override(world):
+    world.add_keys()
+    env = use(world, "dev", "--mfa-code", "123456", "--region", "us-west-2")
+    env["AWSENV_REFRESH_WINDOW"] = "4000"
+    world.moto.calls.clear()
+    done = subprocess.run([AWSENV, "refresh", "--shell", "bash"], env=env, capture_output=True, text=True,
+                          start_new_session=True)
+    assert done.returncode == 0, done.stderr
+    after = env_after(world, done.stdout)
+    assert after["AWS_REGION"] == "us-west-2"
+    assert [a for a, _ in world.moto.actions()] == ["AssumeRole"]
+
+
+def test_status_ignores_a_nonsense_expiry(world):
+    for value in ("99999999999999999999", "١٢٣", "12a"):
+        done = world.ok("status", "--json", env={"AWSENV_PROFILE": "x", "AWSENV_EXPIRES": value})
+        assert json.loads(done.stdout) == {"active": False}
+
+
+def test_the_agent_gets_no_aws_variables(world):
+    world.add_keys()
+    secret_like = "s3cr3t-that-must-not-linger"
+    world.ok("use", "ci", "--shell", "bash", env={"AWS_SECRET_ACCESS_KEY": secret_like, "AWS_ACCESS_KEY_ID": "AKIAX"})
+    sock = world.keyring.runtime_dir / "awsenv" / "agent.sock"
+    deadline = time.monotonic() + 10
+    while not sock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sock.exists()
+    agents = [pid for pid in os.listdir("/proc") if pid.isdigit() and _is_agent_of(pid, world)]
+    assert agents
+    for pid in agents:
+        environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        assert not any(item.startswith(b"AWS_") for item in environ)
+        assert os.readlink(f"/proc/{pid}/cwd") == "/"
+
+
+def _is_agent_of(pid: str, world) -> bool:
+    try:
+        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+        environ = open(f"/proc/{pid}/environ", "rb").read()
+    except OSError:
+        return False
+    return b"awsenv.agent" in cmdline and str(world.keyring.runtime_dir).encode() in environ
+
+
+def test_agent_off_still_drops_sessions_from_a_running_agent(world):
+    from awsenv import agent
+
+    world.add_keys()
+    world.ok("use", "ci", "--shell", "bash")
+    sock = str(world.keyring.runtime_dir / "awsenv" / "agent.sock")
+    deadline = time.monotonic() + 10
+    while agent._request({"op": "get"}, sock) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert agent._request({"op": "get"}, sock)["doc"]
+    world.ok("clear", env={"AWSENV_AGENT": "0"})
+    doc = agent._request({"op": "get"}, sock)["doc"]
+    assert [k for k in doc if k != "mfa-used"] == []
+
+
+def test_federation_url_must_be_tls(world):
+    world.add_keys()
+    line = one_line_error(world.run("login", "ci", "--print", env={"AWSENV_FEDERATION_URL": "http://example.com/f"}), 2)
+    assert "https" in line
