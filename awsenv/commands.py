@@ -149,17 +149,20 @@ def cmd_refresh(args) -> None:
         if "AWSENV_ROLE_ARN" in adhoc:
             config.adhoc(adhoc["AWSENV_ROLE_ARN"], adhoc.get("AWSENV_ROLE_FROM", "default"),
                          adhoc.get("AWSENV_ROLE_SESSION_NAME"))
-        creds, chain = resolver.resolve(request)
+        creds, _chain = resolver.resolve(request)
         resolver.save()
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the hook must always learn it tried
-        if not isinstance(err, (Cancelled, KeyboardInterrupt)):
+        if isinstance(err, KeyboardInterrupt):
+            print(file=sys.stderr)  # the prompt starts on a line of its own after ^C
+        elif not isinstance(err, Cancelled):
             reason = err if isinstance(err, AwsenvError) else f"internal error ({type(err).__name__})"
             print(f"awsenv: cannot refresh {profile}: {reason}", file=sys.stderr)
         next_check = int(expires) if left > 0 else NEVER
         _emit(shell.render([("AWSENV_NEXT_CHECK", str(next_check))]))
         return
-    region = os.environ.get("AWSENV_REGION") or chain[0].region  # keeps a --region override
-    plan = environ.use_plan(creds, profile, region, os.environ, adhoc)
+    # A refresh renews credentials only: the region stays as `use` or the user left it.
+    without_region = {k: v for k, v in os.environ.items() if k != "AWSENV_REGION"}
+    plan = environ.use_plan(creds, profile, None, without_region, adhoc)
     if creds.expiration is not None and creds.ttl() <= window:
         # A role capped below the window: renew it once per lifetime, not every prompt.
         plan.append(("AWSENV_NEXT_CHECK", str(creds.expiration - env_seconds("AWSENV_MIN_TTL", 300))))

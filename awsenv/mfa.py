@@ -21,7 +21,48 @@ def validate(code: str) -> str:
     return code
 
 
-class Terminal:
+def Terminal():  # noqa: N802 - used like a class
+    """The terminal to ask on: /dev/tty, or the console on Windows."""
+    return _Console() if os.name == "nt" else _Tty()
+
+
+class _Console:
+    """Windows has no /dev/tty: the console's own input and output. Kept thin: it is
+    not exercised by the test suite, which runs on Linux."""
+
+    def __init__(self) -> None:
+        try:
+            self.out = open("CONOUT$", "w", encoding="utf-8")
+            self.inp = open("CONIN$", encoding="utf-8")
+        except OSError:
+            self.out = self.inp = None
+
+    @property
+    def available(self) -> bool:
+        return self.inp is not None
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out or sys.stderr, flush=True)
+
+    def ask(self, prompt: str, echo: bool = True) -> str:
+        if self.inp is None:
+            raise MfaError("no terminal to ask on")
+        try:
+            if not echo:
+                import getpass  # reads the console itself through msvcrt
+
+                return getpass.getpass(prompt).strip()
+            self.out.write(prompt)
+            self.out.flush()
+            line = self.inp.readline()
+        except (KeyboardInterrupt, EOFError):
+            raise Cancelled("cancelled") from None
+        if not line:
+            raise Cancelled("cancelled")
+        return line.strip()
+
+
+class _Tty:
     """The controlling terminal, or None when there is none (CI, cron, a pipe)."""
 
     def __init__(self) -> None:
@@ -87,7 +128,7 @@ class CodeSource:
         given: str | None,
         totp_secret: Callable[[str], str | None],
         used: dict,
-        terminal: Terminal | None = None,
+        terminal=None,
         prompt: bool = True,
         note: str = "",
         clock: Callable[[], float] = time.time,
@@ -103,7 +144,7 @@ class CodeSource:
         self.sleep = sleep
 
     @property
-    def terminal(self) -> Terminal:
+    def terminal(self):
         if self._terminal is None:
             self._terminal = Terminal()
         return self._terminal

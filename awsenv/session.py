@@ -289,7 +289,8 @@ class Resolver:
             return self._base_session(profile, need_ttl, top)
         serial = self._serial(chain)
         key = role_key(profile, serial)
-        found = self.cached(key, need_ttl)
+        # An explicit --duration asks for a session of that length, not a cached one.
+        found = None if top and self.request.duration is not None else self.cached(key, need_ttl)
         if found is not None:
             return found
 
@@ -336,16 +337,18 @@ class Resolver:
         return self._mfa_session(base, base.mfa_serial, SOURCE_MIN_TTL, None, base.name)
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
-        duration = (self.request.duration if top else None) or check_duration(
+        explicit = self.request.duration if top else None
+        duration = explicit or check_duration(
             env_seconds("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL), "AWSENV_SESSION_TTL"
         )
-        return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name)
+        return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name, fresh=bool(explicit))
 
     def _mfa_session(
-        self, profile: Profile, serial: str | None, need_ttl: float, duration: int | None, for_profile: str
+        self, profile: Profile, serial: str | None, need_ttl: float, duration: int | None, for_profile: str,
+        fresh: bool = False,
     ) -> Credentials:
         key = session_key(profile.name, serial)
-        found = self.cached(key, need_ttl)
+        found = None if fresh else self.cached(key, need_ttl)
         if found is not None:
             return found
         if duration is None:

@@ -274,7 +274,8 @@ set -euo pipefail
 eval "$(awsenv use --role-arn arn:aws:iam::123456789012:role/prod --from jump --mfa-code 123456 --shell bash)"
 printf '%s\\n' "$AWSENV_PROFILE" "$AWSENV_ROLE_ARN" "$AWS_REGION"
 aws sts get-caller-identity --query Arn --output text
-AWSENV_REFRESH_WINDOW=4000 eval "$(awsenv refresh --shell bash)"
+export AWSENV_REFRESH_WINDOW=4000
+eval "$(awsenv refresh --shell bash)"
 printf '%s\\n' "$AWSENV_PROFILE" "$AWSENV_ROLE_ARN"
 eval "$(awsenv use dev --shell bash)"
 printf '%s\\n' "${AWSENV_ROLE_ARN-gone}"
@@ -289,7 +290,7 @@ printf '%s\\n' "${AWSENV_ROLE_ARN-gone}"
     assert lines[4:6] == ["prod@123456789012", "arn:aws:iam::123456789012:role/prod"]
     assert lines[6] == "gone"
     assume = [c for c in world.moto.calls if c.action == "AssumeRole"]
-    assert assume[0].params["RoleArn"] == "arn:aws:iam::123456789012:role/prod"
+    assert [c.params["RoleArn"] for c in assume[:2]] == ["arn:aws:iam::123456789012:role/prod"] * 2
     assert len([c for c in world.moto.calls if c.action == "GetSessionToken"]) == 1
 
 

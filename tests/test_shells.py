@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -350,3 +351,114 @@ def test_wheel_ships_shell_scripts(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("awsenv.bash", "awsenv.zsh", "awsenv.fish", "awsenv.ps1"):
         assert f"awsenv/shell/{name}" in names
+
+
+# Found in review ----------------------------------------------------------------------
+@pytest.fixture
+def hanging_endpoint():
+    """A TCP server on 127.0.0.1 that accepts and never answers: a network that hangs."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_ctrl_c_interrupts_a_hanging_call(world, term, hanging_endpoint, shell):
+    world.add_keys()
+    t = term(shell)
+    t.child.send(f"AWS_ENDPOINT_URL={hanging_endpoint} awsenv use dev --mfa-code 555555\r")
+    time.sleep(2)
+    started = time.monotonic()
+    t.child.sendcontrol("c")
+    out = t.prompt()
+    assert time.monotonic() - started < 10
+    assert "cancelled" in out
+    assert t.value("AWSENV_PROFILE") == ""
+
+
+def test_bash_hook_goes_last_and_before_bash_preexec(world):
+    script = """
+__bp_interactive_mode() { :; }; first() { :; }
+PROMPT_COMMAND=$'first;\\n__bp_interactive_mode'
+eval "$(awsenv init bash)"; eval "$(awsenv init bash)"
+printf '%s|' "$PROMPT_COMMAND"; echo
+unset PROMPT_COMMAND; PROMPT_COMMAND="history -a;"
+eval "$(awsenv init bash)"
+printf '%s|' "$PROMPT_COMMAND"; echo
+"""
+    done = world.shell("bash", script)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0:3] == ["first;", "__awsenv_hook", "__bp_interactive_mode|"]
+    assert lines[3:5] == ["history -a;", "__awsenv_hook|"]
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_segment_variable_kept_with_no_prompt_and_big_numbers_ignored(world, shell):
+    hook = "__awsenv_hook" if shell == "bash" else "__awsenv_precmd"
+    script = f"""
+eval "$(awsenv init {shell} --no-prompt)"
+export AWSENV_PROFILE=dev AWSENV_EXPIRES=$(( $(date +%s) + 3000 ))
+{hook}; echo "seg=[$__awsenv_segment]"
+export AWSENV_EXPIRES=99999999999999999999
+{hook}; echo "seg=[$__awsenv_segment] rc=$?"
+"""
+    done = world.shell(shell, script)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert re.search(r"^seg=\[dev (49|50)m\]$", done.stdout, re.M), done.stdout
+    assert "seg=[] rc=0" in done.stdout
+
+
+def test_fish_prompt_keeps_pipestatus(world):
+    script = """
+awsenv init fish | source
+function __awsenv_original_fish_prompt; echo "[$pipestatus] $status"; end
+true | false; fish_prompt
+false; fish_prompt
+"""
+    done = world.shell("fish", script)
+    assert done.stdout.splitlines() == ["[0 1] 1", "[1] 1"], done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("name", ["command", "builtin", "test", "__awsenv_x"])
+def test_cmd_may_not_replace_what_the_scripts_call(world, name):
+    done = world.run("init", "bash", "--cmd", name)
+    assert done.returncode == 2 and done.stdout == "" and "--cmd" in done.stderr
+
+
+def test_refresh_leaves_a_hand_set_region_alone(world):
+    world.add_keys()
+    script = """
+set -e
+eval "$(awsenv use dev --mfa-code 123456 --shell bash --region us-west-2)"
+export AWS_REGION=ap-south-1 AWS_DEFAULT_REGION=ap-south-1
+export AWSENV_REFRESH_WINDOW=4000
+eval "$(awsenv refresh --shell bash)"
+echo "$AWS_REGION $AWS_DEFAULT_REGION"
+"""
+    done = world.shell("bash", script)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ap-south-1 ap-south-1"
+    assert [a for a, _ in world.moto.actions()].count("AssumeRole") == 2

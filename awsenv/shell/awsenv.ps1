@@ -11,7 +11,7 @@ function __awsenv_now {
 }
 
 function __awsenv_number($value) {
-    if ("$value" -match '^[0-9]+$') {
+    if ("$value" -match '^[0-9]{1,12}$') {
         return [long]$value
     }
     return $null
@@ -61,7 +61,7 @@ function awsenv_prompt {
 # fewer than AWSENV_REFRESH_WINDOW seconds are left.
 function __awsenv_due {
     $expires = __awsenv_expires
-    if ($null -eq $expires -or $env:AWSENV_REFRESH -eq 'off') {
+    if ($null -eq $expires -or $env:AWSENV_REFRESH -ceq 'off') {
         return $false
     }
     $now = __awsenv_now
@@ -81,12 +81,20 @@ function __awsenv_eval {
         $out = & __AWSENV_EXE__ @args --shell pwsh
         $rc = $LASTEXITCODE
         if ($rc -eq 0 -and $out) {
-            Invoke-Expression ($out -join "`n")
+            # Ctrl-C can't stop the statements halfway (direnv's trap '' INT).
+            $treatCtrlC = [Console]::TreatControlCAsInput
+            try {
+                [Console]::TreatControlCAsInput = $true
+                Invoke-Expression ($out -join "`n")
+            }
+            finally {
+                [Console]::TreatControlCAsInput = $treatCtrlC
+            }
         }
         $done = $true
     }
     finally {
-        if (-not $done -and $args[0] -eq 'refresh') {
+        if (-not $done -and $args[0] -ceq 'refresh') {
             $expires = __awsenv_expires
             if ($null -ne $expires -and $expires -gt (__awsenv_now)) {
                 $env:AWSENV_NEXT_CHECK = "$expires"
@@ -101,10 +109,11 @@ function __awsenv_eval {
 
 function __AWSENV_CMD__ {
     $sub = $args[0]
-    if ($sub -in @('use', 'unset', 'refresh') -and -not ($args -contains '-h' -or $args -contains '--help')) {
+    # Case-sensitive comparisons throughout: profile names and subcommands are.
+    if (@('use', 'unset', 'refresh') -ccontains $sub -and -not ($args -ccontains '-h' -or $args -ccontains '--help')) {
         # Already active with more than the window left: nothing to ask Python.
         $expires = __awsenv_expires
-        if ($sub -eq 'use' -and $args.Count -eq 2 -and $args[1] -eq $env:AWSENV_PROFILE -and
+        if ($sub -ceq 'use' -and $args.Count -eq 2 -and $args[1] -ceq $env:AWSENV_PROFILE -and
             -not $env:AWSENV_NEXT_CHECK -and $null -ne $expires -and
             ($expires - (__awsenv_now)) -gt (__awsenv_window)) {
             $global:LASTEXITCODE = 0

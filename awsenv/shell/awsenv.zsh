@@ -20,13 +20,13 @@ __awsenv_now() {
 # where zsh would evaluate a value such as `a[$(cmd)]` as an expression.
 __awsenv_window() {
     __awsenv_win=600
-    if [[ "${AWSENV_REFRESH_WINDOW-}" == <-> ]]; then
+    if [[ "${AWSENV_REFRESH_WINDOW-}" == <-> && ${#AWSENV_REFRESH_WINDOW} -le 12 ]]; then
         __awsenv_win=$(( 10#$AWSENV_REFRESH_WINDOW ))
     fi
 }
 
 __awsenv_active() {
-    [[ -n "${AWSENV_PROFILE-}" && "${AWSENV_EXPIRES-}" == <-> ]]
+    [[ -n "${AWSENV_PROFILE-}" && "${AWSENV_EXPIRES-}" == <-> && ${#AWSENV_EXPIRES} -le 12 ]]
 }
 
 # Sets __awsenv_segment; prints nothing, so the hook needs no command substitution.
@@ -73,7 +73,7 @@ __awsenv_due() {
     \builtin local __awsenv_time __awsenv_win
     __awsenv_now
     if [[ -n "${AWSENV_NEXT_CHECK-}" ]]; then
-        [[ "$AWSENV_NEXT_CHECK" == <-> ]] || \builtin return 1
+        [[ "$AWSENV_NEXT_CHECK" == <-> && ${#AWSENV_NEXT_CHECK} -le 12 ]] || \builtin return 1
         (( __awsenv_time >= 10#$AWSENV_NEXT_CHECK ))
         \builtin return
     fi
@@ -129,12 +129,11 @@ __awsenv_precmd() {
     if (( __AWSENV_REFRESH__ )) && __awsenv_due; then
         __awsenv_eval refresh
     fi
-    if (( __AWSENV_PROMPT__ )); then
-        __awsenv_segment_update
-        # The prompt expands this with prompt_subst; % is doubled so a profile name
-        # is shown as it is, never read as a prompt escape.
-        __awsenv_ps=${__awsenv_segment:+(${__awsenv_segment//\%/%%}) }
-    fi
+    # Kept current even with --no-prompt, for themes to show (README).
+    __awsenv_segment_update
+    # The prompt expands this with prompt_subst; % is doubled so a profile name is
+    # shown as it is, never read as a prompt escape.
+    __awsenv_ps=${__awsenv_segment:+(${__awsenv_segment//\%/%%}) }
     # compdef exists only once compinit has run, which may be after this file.
     if (( ! ${+__awsenv_completion} && ${+functions[compdef]} )); then
         __awsenv_completion=1

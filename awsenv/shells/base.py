@@ -57,7 +57,16 @@ def executable() -> str:
     return shutil.which("awsenv") or "awsenv"
 
 
+# Names the scripts themselves call, which a wrapper of that name would hijack.
+RESERVED = frozenset(
+    "builtin command test set printf print source eval trap local return emulate typeset "
+    "functions function string math contains status read echo exit unset export cd".split()
+)
+
+
 def check_function_name(name: str) -> str:
     if not FUNCTION_NAME.fullmatch(name):
         raise UsageError(f"--cmd {name!r} is not a valid function name (letters, digits, _ and -)")
+    if name in RESERVED or name.startswith("__awsenv"):
+        raise UsageError(f"--cmd {name!r} would replace a command the shell integration relies on")
     return name

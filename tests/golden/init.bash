@@ -18,13 +18,13 @@ __awsenv_now() {
 # variable's value as an expression, and `a[$(cmd)]` would run cmd.
 __awsenv_window() {
     __awsenv_win=600
-    if [[ -n "${AWSENV_REFRESH_WINDOW-}" && "${AWSENV_REFRESH_WINDOW-}" != *[!0-9]* ]]; then
+    if [[ -n "${AWSENV_REFRESH_WINDOW-}" && "${AWSENV_REFRESH_WINDOW-}" != *[!0-9]* && ${#AWSENV_REFRESH_WINDOW} -le 12 ]]; then
         __awsenv_win=$((10#$AWSENV_REFRESH_WINDOW))
     fi
 }
 
 __awsenv_active() {
-    [[ -n "${AWSENV_PROFILE-}" && -n "${AWSENV_EXPIRES-}" && "${AWSENV_EXPIRES-}" != *[!0-9]* ]]
+    [[ -n "${AWSENV_PROFILE-}" && -n "${AWSENV_EXPIRES-}" && "${AWSENV_EXPIRES-}" != *[!0-9]* && ${#AWSENV_EXPIRES} -le 12 ]]
 }
 
 # Sets __awsenv_segment; prints nothing, so the hook needs no command substitution.
@@ -68,7 +68,7 @@ __awsenv_due() {
     \builtin local __awsenv_time __awsenv_win
     __awsenv_now
     if [[ -n "${AWSENV_NEXT_CHECK-}" ]]; then
-        [[ -n "$AWSENV_NEXT_CHECK" && "$AWSENV_NEXT_CHECK" != *[!0-9]* ]] || \builtin return 1
+        [[ "$AWSENV_NEXT_CHECK" != *[!0-9]* && ${#AWSENV_NEXT_CHECK} -le 12 ]] || \builtin return 1
         ((__awsenv_time >= 10#$AWSENV_NEXT_CHECK))
         \builtin return
     fi
@@ -83,7 +83,9 @@ __awsenv_eval() {
     \builtin local __awsenv_out __awsenv_rc __awsenv_trap
     __awsenv_trap=$(\builtin trap -p INT)
     \builtin trap '' INT
-    __awsenv_out=$('/opt/awsenv/bin/awsenv' "$@" --shell bash)
+    # Only this shell ignores Ctrl-C: the program gets the default back, so a slow
+    # network call can still be interrupted.
+    __awsenv_out=$(\builtin trap - INT; '/opt/awsenv/bin/awsenv' "$@" --shell bash)
     __awsenv_rc=$?
     if ((__awsenv_rc == 0)); then
         \builtin eval "$__awsenv_out"
@@ -122,34 +124,47 @@ awsenv() {
     esac
 }
 
-# The prompt hook keeps $? for whatever runs after it and for the prompt.
+# The prompt hook keeps $? for whatever runs after it and for the prompt. It keeps
+# __awsenv_segment current even with --no-prompt, for themes to show (README).
 __awsenv_hook() {
     \builtin local __awsenv_status=$?
     if ((1)) && __awsenv_due; then
         __awsenv_eval refresh
     fi
-    if ((1)); then
-        __awsenv_segment_update
-    fi
+    __awsenv_segment_update
     \builtin return "$__awsenv_status"
 }
 
-# PROMPT_COMMAND is a string, or an array since bash 5.1; handle both (direnv).
+# PROMPT_COMMAND is a string, or an array since bash 5.1; handle both (direnv). The
+# hook goes last, so what runs before it still sees the command's PIPESTATUS, but
+# before bash-preexec's __bp_interactive_mode, which must stay last.
 __awsenv_install_hook() {
-    \builtin local IFS=';'
-    if [[ ";${PROMPT_COMMAND[*]-};" == *";__awsenv_hook;"* ]]; then
+    if [[ "${PROMPT_COMMAND[*]-}" == *__awsenv_hook* ]]; then
         \builtin return 0
     fi
     if ((BASH_VERSINFO[0] > 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] >= 1))) \
         && [[ -n "${PROMPT_COMMAND+set}" && "${PROMPT_COMMAND@a}" == *a* ]]; then
-        PROMPT_COMMAND=(__awsenv_hook "${PROMPT_COMMAND[@]}")
+        \builtin local -a __awsenv_commands
+        \builtin local __awsenv_command
+        __awsenv_commands=()
+        for __awsenv_command in "${PROMPT_COMMAND[@]}"; do
+            if [[ "$__awsenv_command" == __bp_interactive_mode ]]; then
+                __awsenv_commands+=(__awsenv_hook)
+            fi
+            __awsenv_commands+=("$__awsenv_command")
+        done
+        if [[ "${__awsenv_commands[*]}" != *__awsenv_hook* ]]; then
+            __awsenv_commands+=(__awsenv_hook)
+        fi
+        PROMPT_COMMAND=("${__awsenv_commands[@]}")
+    elif [[ "${PROMPT_COMMAND-}" == *__bp_interactive_mode* ]]; then
+        PROMPT_COMMAND="${PROMPT_COMMAND/__bp_interactive_mode/__awsenv_hook$'\n'__bp_interactive_mode}"
     else
-        PROMPT_COMMAND="__awsenv_hook${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
+        # A newline, not `;`: a PROMPT_COMMAND that ends in `;` stays valid.
+        PROMPT_COMMAND="${PROMPT_COMMAND:+$PROMPT_COMMAND$'\n'}__awsenv_hook"
     fi
 }
-if ((1 || 1)); then
-    __awsenv_install_hook
-fi
+__awsenv_install_hook
 
 # The segment is a variable in PS1 (expanded by promptvars), not a command
 # substitution, so drawing the prompt starts nothing. A profile name in it is data.

@@ -102,6 +102,7 @@ if test 1 = 1
     function __awsenv_hook --on-event fish_prompt
         if __awsenv_due
             __awsenv_eval refresh
+            set -e __awsenv_now  # the refresh took time: the segment reads the clock again
         end
     end
 end
@@ -120,12 +121,29 @@ if test 1 = 1; and not functions -q __awsenv_original_fish_prompt
         end
     end
     function fish_prompt
-        set -l last_status $status
-        set -l segment (awsenv_prompt $__awsenv_now)
+        set -l last $status $pipestatus
+        # The hook's clock reading serves this drawing only, not later repaints.
+        set -l now $__awsenv_now
+        set -e __awsenv_now
+        set -l segment (awsenv_prompt $now)
         if test -n "$segment"
             printf '(%s) ' $segment
         end
-        __awsenv_return $last_status
+        # Give the original prompt the user's $status and $pipestatus back. This
+        # has to happen here: a function's return resets $pipestatus.
+        set -l p $last[2..-1]
+        if test (count $p) -ge 2 -a (count $p) -le 4 -a "$p[-1]" = "$last[1]"
+            switch (count $p)
+                case 2
+                    __awsenv_return $p[1] | __awsenv_return $p[2]
+                case 3
+                    __awsenv_return $p[1] | __awsenv_return $p[2] | __awsenv_return $p[3]
+                case 4
+                    __awsenv_return $p[1] | __awsenv_return $p[2] | __awsenv_return $p[3] | __awsenv_return $p[4]
+            end
+        else
+            __awsenv_return $last[1]
+        end
         __awsenv_original_fish_prompt
     end
 end
