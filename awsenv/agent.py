@@ -186,7 +186,7 @@ def serve(idle: float) -> None:
                 return
             try:
                 conn, _ = listener.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             with conn:
                 conn.settimeout(2.0)

@@ -483,3 +483,28 @@ def test_ctrl_c_at_the_mfa_question_exits_130_and_prints_nothing(world):
     assert child.exitstatus == 130
     assert "export" not in rest and "Traceback" not in rest and "cancelled" in rest
     assert world.moto.actions() == []
+
+
+def test_add_on_a_terminal_hides_the_secret_and_offers_the_profile(world):
+    import pexpect
+
+    child = pexpect.spawn(AWSENV, ["add", "fresh"], env=world.env, cwd=str(world.root), encoding="utf-8", timeout=30)
+    try:
+        child.expect("Access key ID for fresh: ")
+        child.sendline(world.robot.key_id)
+        child.expect("Secret access key for fresh: ")
+        child.sendline(world.robot.secret)
+        child.expect(r"has no \[profile fresh\]\. Add it\? \[Y/n\] ")
+        seen = child.before
+        child.sendline("")
+        child.expect("MFA device ARN")
+        child.sendline("")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    assert world.robot.secret not in seen, "the secret is read without echo"
+    assert (world.home / ".aws" / "config").read_text().endswith("\n[profile fresh]\n")
+    world.moto.calls.clear()
+    use(world, "fresh")
+    assert world.moto.actions() == [("GetSessionToken", world.robot.key_id)]

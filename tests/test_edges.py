@@ -9,7 +9,7 @@ import sys
 import time
 
 from conftest import AWSENV
-from test_core import env_after, one_line_error, use
+from test_core import one_line_error, use
 
 
 def keyring_set(world, item: str, value: str) -> None:
