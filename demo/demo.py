@@ -72,7 +72,7 @@ def main() -> int:
             "SHELL": "/bin/bash",
             **keyring.env(),
         }
-        print(f"awsenv demo: AWS emulator at {moto.url}, throwaway keyring and HOME in {root}")
+        print(f"awsenv demo: AWS emulator at {moto.url}, HOME in {root}, keyring and agent in {runtime}")
         flow = subprocess.run(
             ["bash", "--noprofile", "--norc", "-c", SCRIPT],
             env={**env, "DEMO_KEY_ID": people["alice"].key_id, "DEMO_SECRET": people["alice"].secret},

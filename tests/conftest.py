@@ -125,3 +125,33 @@ def world(moto, tmp_path):
     yield w
     keyring.stop()
     shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture
+def hanging_endpoint():
+    """A TCP server on 127.0.0.1 that accepts and never answers: a network that hangs."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for conn in held:
+        conn.close()
+    server.close()

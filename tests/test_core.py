@@ -283,6 +283,15 @@ def test_sts_unreachable_is_reported_quickly(world):
     assert time.monotonic() - started < 15
 
 
+def test_sts_that_never_answers_is_reported_within_seconds(world, hanging_endpoint):
+    world.add_keys()
+    started = time.monotonic()
+    done = world.run("use", "jump", "--mfa-code", "123456", "--shell", "bash", env={"AWS_ENDPOINT_URL": hanging_endpoint})
+    line = one_line_error(done, 1)
+    assert "unreachable" in line
+    assert time.monotonic() - started < 15
+
+
 def test_no_keyring_backend_fails_and_writes_nothing(world):
     before = {p for p in world.home.rglob("*")} | {p for p in world.tmp.rglob("*")}
     done = world.run("add", "jump", "--env", env={

@@ -179,6 +179,26 @@ def test_silent_refresh_from_cached_mfa_session(world, term, shell):
     assert key  # the shell had credentials before the refresh
 
 
+@pytest.mark.parametrize("shell", INTERACTIVE)
+def test_silent_refresh_renews_a_short_role_from_the_mfa_session(world, term, shell):
+    world.add_keys()
+    t = term(shell, before=export(shell, "AWSENV_REFRESH_WINDOW", "1000"))
+    # A 15-minute role under a 1000 s window: due at the very next prompt.
+    out = t.run("awsenv use dev --duration 900 --mfa-code 111111")
+    assert "MFA" not in out
+    calls = world.moto.actions()
+    assert [action for action, _ in calls] == ["GetSessionToken", "AssumeRole", "AssumeRole"]
+    session_key = calls[1][1]
+    assert calls[2][1] == session_key, "the renewal is signed by the cached MFA session"
+    assert world.moto.calls[1].params["DurationSeconds"] == "900"
+    assert t.number("AWSENV_EXPIRES") - now() > 1000
+    assert t.value("AWS_ACCESS_KEY_ID").startswith("ASIA")
+    world.moto.calls.clear()
+    for _ in range(2):
+        t.run("")
+    assert world.moto.actions() == [], "renewed credentials outlive the window: nothing more to do"
+
+
 # 5. re-prompt for MFA -----------------------------------------------------------------
 def start_short_jump(world, term, shell, code):
     world.add_keys()
@@ -216,20 +236,33 @@ def test_reprompt_empty_answer_skips_until_expiry(world, term, shell):
 
 @pytest.mark.parametrize("shell", INTERACTIVE)
 def test_reprompt_ctrl_c_leaves_shell_as_it_was(world, term, shell):
-    t = start_short_jump(world, term, shell, "111111")
+    world.add_keys()
+    t = term(shell)
+    t.run("awsenv use jump --duration 900 --mfa-code 111111")  # 900 s left: not due yet
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWSENV_EXPIRES", "AWSENV_PROFILE")
+    before = {name: t.value(name) for name in names}
+    assert before["AWS_SESSION_TOKEN"] and 0 < int(before["AWSENV_EXPIRES"]) - now() <= 900
+    t.child.send(export(shell, "AWSENV_REFRESH_WINDOW", "1000") + "\r")
+    t.expect(MFA_QUESTION)
     t.child.sendcontrol("c")
     t.prompt()
-    before = {}
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWSENV_EXPIRES"):
-        before[name] = t.value(name)
-    assert before["AWS_ACCESS_KEY_ID"] and before["AWS_SESSION_TOKEN"]
-    assert 0 < int(before["AWSENV_EXPIRES"]) - now() <= 900
+    for name, value in before.items():
+        assert t.value(name) == value, name
     mark = len(t.output)
     t.run("")
     assert MFA_QUESTION not in t.output[mark:]
-    for name, value in before.items():
-        assert t.value(name) == value
     assert re.search(r"^alive\r?$", t.run("echo alive"), re.M)
+
+
+def test_adhoc_role_through_the_wrapper_and_the_prompt(world, term):
+    world.add_keys()
+    t = term("bash")
+    arn = "arn:aws:iam::123456789012:role/prod"
+    out = t.run(f"awsenv use --role-arn {arn} --from jump --session-name me --mfa-code 111111")
+    assert re.search(r"\(prod@123456789012 (5[0-9]m|1h00m)\) " + READY, out), out
+    assert t.value("AWSENV_ROLE_ARN") == arn
+    assume = [c for c in world.moto.calls if c.action == "AssumeRole"]
+    assert assume[0].params["RoleArn"] == arn and assume[0].params["RoleSessionName"] == "me"
 
 
 # 6. completion ------------------------------------------------------------------------
@@ -354,36 +387,6 @@ def test_wheel_ships_shell_scripts(tmp_path):
 
 
 # Found in review ----------------------------------------------------------------------
-@pytest.fixture
-def hanging_endpoint():
-    """A TCP server on 127.0.0.1 that accepts and never answers: a network that hangs."""
-    import socket
-    import threading
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held = []
-    stop = threading.Event()
-
-    def accept():
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
-
-
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
 def test_ctrl_c_interrupts_a_hanging_call(world, term, hanging_endpoint, shell):
     world.add_keys()

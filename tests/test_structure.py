@@ -59,8 +59,44 @@ def test_cached_use_imports_no_aws_sdk_nor_keyring_and_calls_no_sts(world):
 
     assert done.returncode == 0, done.stderr[-2000:]
     assert "AWS_SESSION_TOKEN=" in done.stdout and "AWSENV_PROFILE=" in done.stdout
-    assert heavy(imported(done.stderr), HEAVY) == []
+    names = imported(done.stderr)
+    assert heavy(names, HEAVY) == []
+    # The fast path decides before argparse, and the hot modules avoid the costly ones.
+    assert heavy(names, ("argparse", "dataclasses", "pathlib", "shutil", "shellingham")) == []
     assert world.moto.actions() == [], "a cached switch must not call STS"
+
+
+def test_without_the_agent_keyring_discovery_runs_once(world):
+    world.add_keys()  # the first runs discover the backend and remember it
+    (world.keyring.runtime_dir / "awsenv" / "keyring-backend").unlink()
+    env = {"AWSENV_AGENT": "0"}
+    discovery = {"importlib.metadata"}  # keyring's discovery scans every distribution's entry points
+    first = profiled(world, "use", "ci", "--shell", "bash", env=env)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert discovery <= imported(first.stderr)
+    hint = world.keyring.runtime_dir / "awsenv" / "keyring-backend"
+    assert hint.read_text() == "keyring.backends.SecretService.Keyring"
+    done = profiled(world, "use", "ci", "--shell", "bash", env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = imported(done.stderr)
+    assert "keyring.backends.SecretService" in names and not discovery & names
+    assert world.moto.actions() == [("GetSessionToken", world.robot.key_id)]
+
+
+def test_agent_socket_is_private_and_holds_no_file_secret(world):
+    import stat
+
+    from test_core import env_after, secrets_on_disk
+
+    world.add_keys()
+    env = env_after(world, world.ok("use", "dev", "--mfa-code", "123456", "--shell", "bash").stdout)
+    wait_for_agent(world)
+    folder = world.keyring.runtime_dir / "awsenv"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "agent.sock").stat().st_mode) == 0o600
+    secrets = [world.alice.secret, env["AWS_SECRET_ACCESS_KEY"], env["AWS_SESSION_TOKEN"]]
+    found = [p for p in folder.rglob("*") if p.is_file() and any(s.encode() in p.read_bytes() for s in secrets)]
+    assert found == [] and secrets_on_disk(world, *secrets) == []
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish", "pwsh"])
