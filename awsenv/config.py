@@ -15,6 +15,8 @@ from .errors import ConfigError, UsageError
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):role/(?P<name>[\w+=,.@/-]+)")
 
 MIN_ROLE_DURATION, MAX_ROLE_DURATION = 900, 43200
+LINE_BREAK = re.compile(r"\r\n|[\r\n]")
+LINE_WITH_END = re.compile(r".*?(?:\r\n|[\r\n])|.+$", re.S)
 SECTION = re.compile(r"\[([^\]]+)\]\s*(?:[#;].*)?")
 
 PROFILE_KEYS = (
@@ -120,7 +122,9 @@ def parse_ini(text: str, filename: str) -> list[Section]:
     sections: list[Section] = []
     current: Section | None = None
     last_key: str | None = None
-    for number, raw in enumerate(text.splitlines(), start=1):
+    # Only \n, \r and \r\n end a line, as in configparser; str.splitlines would also
+    # break at \x0b, \x0c, \x1c-\x1e, \x85, \u2028 and \u2029.
+    for number, raw in enumerate(LINE_BREAK.split(text), start=1):
         stripped = raw.strip()
         if not stripped or stripped[0] in "#;":
             continue
@@ -315,7 +319,7 @@ def remove_plaintext(path: str, profiles: list[str]) -> None:
     kept: list[str] = []
     section: str | None = None
     dropping_nested = False
-    for line in text.splitlines(keepends=True):
+    for line in LINE_WITH_END.findall(text):
         stripped = line.strip()
         header = SECTION.fullmatch(stripped)
         if header is not None:

@@ -90,7 +90,6 @@ class _Tty:
         # The hook ignores SIGINT around its eval and we inherit that; Ctrl-C at this
         # question must still cancel it.
         previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-        os.write(self.fd, prompt.encode())
         old = termios.tcgetattr(self.fd)
         new = termios.tcgetattr(self.fd)
         # A prompt hook may call us with the terminal raw (fish does): ask in cooked mode.
@@ -99,6 +98,7 @@ class _Tty:
         if not echo:
             new[3] &= ~termios.ECHO
         termios.tcsetattr(self.fd, termios.TCSAFLUSH, new)
+        os.write(self.fd, prompt.encode())  # after echo is off, as getpass does: nothing typed early shows
         try:
             with open(self.fd, "rb", buffering=0, closefd=False) as stream:
                 line = stream.readline()

@@ -49,11 +49,13 @@ def test_rotate_end_to_end(world):
 
 def test_rotate_refused_with_two_keys_changes_nothing(world):
     world.add_keys()
-    second = boto_client("iam", world.moto.url).create_access_key(UserName="robot")["AccessKey"]["AccessKeyId"]
+    created = boto_client("iam", world.moto.url).create_access_key(UserName="robot")["AccessKey"]
+    second = created["AccessKeyId"]
     world.moto.calls.clear()
     done = world.run("rotate", "ci")
     assert done.returncode == 1 and done.stdout == ""
     assert world.robot.key_id in done.stderr and second in done.stderr
+    assert world.robot.secret not in done.stderr and created["SecretAccessKey"] not in done.stderr
     assert sorted(iam_keys(world, "robot")) == sorted([world.robot.key_id, second])
     assert "CreateAccessKey" not in [a for a, _ in world.moto.actions()]
     world.moto.calls.clear()
@@ -73,6 +75,54 @@ def test_rotate_that_cannot_verify_keeps_the_old_key(world):
     world.moto.calls.clear()
     use(world, "ci")
     assert world.moto.actions() == [("GetSessionToken", world.robot.key_id)]
+
+
+def test_rotate_that_cannot_store_the_new_key_keeps_the_old_one(world):
+    world.add_keys()  # with the real backend
+    env = {"PYTHONPATH": str(HERE / "backends"), "PYTHON_KEYRING_BACKEND": "failing_store.Keyring"}
+    done = world.run("rotate", "ci", env=env)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.splitlines()
+    # the progress line, then the failure in one line
+    assert all(line.startswith("awsenv: ") for line in lines)
+    failure = [line for line in lines if "failed" in line]
+    assert len(failure) == 1 and "old key" in failure[0] and world.robot.key_id in failure[0]
+    assert "refuses to store key:ci" in failure[0]
+    created = [c for c in world.moto.calls if c.action == "CreateAccessKey"]
+    deleted = [c.params.get("AccessKeyId") for c in world.moto.calls if c.action == "DeleteAccessKey"]
+    assert len(created) == 1 and len(deleted) == 1 and deleted[0] != world.robot.key_id
+    assert deleted[0] in done.stderr, "the new key is named"
+    assert world.robot.secret not in done.stderr
+    assert iam_keys(world, "robot") == [world.robot.key_id]
+    world.moto.calls.clear()
+    use(world, "ci")  # the normal backend: the old key is still stored and works
+    assert world.moto.actions() == [("GetSessionToken", world.robot.key_id)]
+
+
+def test_rotate_retries_until_the_new_key_works(world):
+    world.add_keys()
+    refused = []
+
+    def not_yet(call):
+        # IAM is eventually consistent: the new key's first two calls are refused
+        if call.action == "GetCallerIdentity" and call.key_id not in (world.robot.key_id, "testing"):
+            refused.append(call.key_id)
+            return len(refused) <= 2
+        return None
+
+    world.moto.refuse = not_yet
+    done = world.run("rotate", "ci", env={"AWSENV_ROTATE_VERIFY_SECONDS": "30"})
+    world.moto.refuse = None
+    assert done.returncode == 0, done.stderr
+    keys = iam_keys(world, "robot")
+    assert len(keys) == 1 and keys[0] != world.robot.key_id
+    new_key = keys[0]
+    assert len(refused) >= 3 and set(refused) == {new_key}
+    assert world.moto.actions().count(("GetCallerIdentity", new_key)) >= 3
+    world.moto.calls.clear()
+    use(world, "ci")
+    assert world.moto.actions() == [("GetSessionToken", new_key)]
 
 
 def test_rotate_refuses_a_role_and_a_missing_key(world):
@@ -112,10 +162,33 @@ def test_doctor_iam_checks_skipped_without_session_then_run_with_one(world):
     assert ("jump", "multiple-keys") in skipped and ("jump", "key-age") in skipped
     assert ("ci", "multiple-keys") not in skipped, "a base profile without MFA is audited with its own key"
     boto_client("iam", world.moto.url).create_access_key(UserName="alice")
+    # the checks would find something now (two keys, every key older than 0 days),
+    # but without a session or a code they are skipped, not reported as found
+    _code, report = doctor(world, env={"AWSENV_KEY_MAX_AGE_DAYS": "0"})
+    skipped = {(s["profile"], s["check"]) for s in report["skipped"]}
+    assert {("jump", "multiple-keys"), ("jump", "key-age")} <= skipped
+    assert not skipped & checks(report)
+    assert ("ci", "key-age") in checks(report), "the checks that could run did"
     _code, report = doctor(world, "--mfa-code", "123456")
     assert ("jump", "multiple-keys") in checks(report)
     assert ("ci", "multiple-keys") not in checks(report)
     assert report["skipped"] == []
+
+
+def test_doctor_uses_a_cached_mfa_session(world):
+    world.add_keys()
+    boto_client("iam", world.moto.url).create_access_key(UserName="alice")
+    session = use(world, "jump", "--mfa-code", "123456")["AWS_ACCESS_KEY_ID"]
+    world.moto.calls.clear()
+    _code, report = doctor(world)  # no code: the cached session signs the IAM calls
+    assert report["skipped"] == []
+    assert ("jump", "multiple-keys") in checks(report)
+    actions = [a for a, _ in world.moto.actions()]
+    assert "GetSessionToken" not in actions
+    listed = [c for c in world.moto.calls if c.action == "ListAccessKeys"]
+    assert sorted(c.params.get("UserName") for c in listed) == ["alice", "robot"]
+    alice = next(c for c in listed if c.params.get("UserName") == "alice")
+    assert alice.key_id == session != world.alice.key_id, "jump's IAM calls are signed by its MFA session"
 
 
 def test_doctor_key_age(world):
@@ -234,6 +307,22 @@ def test_login_base_profile_goes_through_federation_token(world, federation):
     assert "SessionDuration" not in federation.requests[0]
 
 
+def test_login_opens_the_browser(world, federation):
+    world.add_keys()
+    opened = world.tmp / "opened-url"
+    browser = world.tmp / "record-browser"
+    browser.write_text(f"#!/bin/sh\nprintf '%s' \"$1\" > '{opened}'\n")
+    browser.chmod(0o755)
+    done = world.ok("login", "ci", env={"AWSENV_FEDERATION_URL": federation.url, "BROWSER": str(browser)})
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    url = opened.read_text()
+    assert url.startswith(federation.url + "?")
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    assert query["Action"] == "login" and query["SigninToken"] == "token-from-stand-in"
+    assert world.robot.secret not in done.stderr + url
+
+
 def test_login_partitions():
     from awsenv import login
 
@@ -252,18 +341,68 @@ def test_totp_codes_are_generated_and_never_sent_twice(world):
     assert "same machine" in done.stderr
     bad = world.run("mfa", "set", "jump", input="not base32!\n")
     assert bad.returncode == 2 and "base32" in bad.stderr
+    arrived = []  # when each GetSessionToken reached the server
+
+    def clock(call):
+        if call.action == "GetSessionToken":
+            arrived.append(time.time())
+
+    world.moto.refuse = clock
+    started_first = time.time()
     world.ok("use", "jump", "--shell", "bash", "--refresh")
-    world.ok("use", "jump", "--shell", "bash", "--refresh")
+    started_second = time.time()
+    again = world.ok("use", "jump", "--shell", "bash", "--refresh")
+    world.moto.refuse = None
     sent = [c for c in world.moto.calls if c.action == "GetSessionToken"]
     assert len(sent) == 2
     first, second = sent[0].params["TokenCode"], sent[1].params["TokenCode"]
     assert first != second
+    # The first code was made in [started_first, arrived[0]], the second run's first try
+    # in [started_second, arrived[1]]. Same window for sure: it must wait; different
+    # windows for sure: it must not. Across a boundary either may be right.
+    window = lambda t: int(t // 30)
+    if "waiting" in again.stderr:
+        assert window(arrived[0]) == window(started_second), "waited though the window had changed"
+    else:
+        assert window(started_first) != window(arrived[1]), "same window, and no wait for the next code"
     totp = pyotp.TOTP(secret)
     now = time.time()
     assert totp.verify(first, for_time=now, valid_window=3) and totp.verify(second, for_time=now, valid_window=1)
     assert secrets_on_disk(world, secret) == []
     world.ok("mfa", "remove", "jump")
     assert world.run("use", "jump", "--shell", "bash", "--refresh").returncode != 0
+
+
+def test_mfa_set_on_a_terminal_does_not_echo(world):
+    import pexpect
+    import pyotp
+    from conftest import AWSENV
+
+    world.add_keys()
+    secret = pyotp.random_base32()
+    child = pexpect.spawn(AWSENV, ["mfa", "set", "jump"], env=world.env, cwd=str(world.root),
+                          encoding="utf-8", timeout=30)
+    try:
+        child.expect_exact("TOTP secret (base32) for jump: ")
+        assert child.waitnoecho(10), "echo stays on for the secret"
+        child.sendline(secret)
+        child.expect(pexpect.EOF)
+        output = child.before
+    finally:
+        child.close()
+    assert child.exitstatus == 0, output
+    assert secret not in output and "stored the TOTP secret" in output
+    world.moto.calls.clear()
+    world.ok("use", "jump", "--refresh", "--shell", "bash")  # no code given, none asked
+    sent = [c for c in world.moto.calls if c.action == "GetSessionToken"]
+    assert len(sent) == 1 and pyotp.TOTP(secret).verify(sent[0].params["TokenCode"], valid_window=1)
+    assert secrets_on_disk(world, secret) == []
+
+
+def test_mfa_set_takes_no_secret_from_a_flag(world):
+    done = world.run("mfa", "set", "jump", "--secret", "JBSWY3DPEHPK3PXP")
+    assert done.returncode == 2 and done.stdout == ""
+    assert world.run("mfa", "remove", "jump").returncode != 0, "nothing was stored"
 
 
 # ad hoc roles -----------------------------------------------------------------------
@@ -291,6 +430,28 @@ printf '%s\\n' "${AWSENV_ROLE_ARN-gone}"
     assert lines[6] == "gone"
     assume = [c for c in world.moto.calls if c.action == "AssumeRole"]
     assert [c.params["RoleArn"] for c in assume[:2]] == ["arn:aws:iam::123456789012:role/prod"] * 2
+    assert len([c for c in world.moto.calls if c.action == "GetSessionToken"]) == 1
+
+
+def test_adhoc_role_session_name(world):
+    world.add_keys()
+    arn = "arn:aws:iam::123456789012:role/prod"
+    env = use(world, "--role-arn", arn, "--from", "jump", "--session-name", "me", "--mfa-code", "123456")
+    assume = [c for c in world.moto.calls if c.action == "AssumeRole"]
+    assert [c.params["RoleSessionName"] for c in assume] == ["me"]
+    assert env["AWSENV_ROLE_SESSION_NAME"] == "me" and env["AWSENV_ROLE_ARN"] == arn
+    import boto3
+
+    sts = boto3.client("sts", endpoint_url=world.moto.url, region_name="us-east-1",
+                       aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                       aws_session_token=env["AWS_SESSION_TOKEN"])
+    assert sts.get_caller_identity()["Arn"].endswith(":assumed-role/prod/me")
+    env = use(world, "--role-arn", arn, "--from", "jump", "--session-name", "other")
+    assume = [c for c in world.moto.calls if c.action == "AssumeRole"]
+    assert [c.params["RoleSessionName"] for c in assume] == ["me", "other"], "the session name is in the cache key"
+    assert env["AWSENV_ROLE_SESSION_NAME"] == "other"
+    use(world, "--role-arn", arn, "--from", "jump", "--session-name", "me")
+    assert len([c for c in world.moto.calls if c.action == "AssumeRole"]) == 2, "the session for `me` is cached"
     assert len([c for c in world.moto.calls if c.action == "GetSessionToken"]) == 1
 
 

@@ -327,3 +327,154 @@ def test_pwsh_decoder_rejects_broken_quoting():
         ps_assignments('$env:A = "$(touch PWNED)"\n')
     with pytest.raises(AssertionError):
         ps_assignments("$env:A = 'a' + 'b'\n")
+
+
+# Profile names through the real command ---------------------------------------------
+# A profile name goes into `[profile NAME]`, through awsenv's INI parser, out of
+# `awsenv export` / `awsenv use`, and through each real shell: it comes back byte for
+# byte as AWSENV_PROFILE, and nothing in it runs. The name reaches awsenv as one argv
+# element, never through a shell string, so only awsenv's quoting is under test.
+
+# Characters Python's str.splitlines breaks a line at, beyond \n and \r. The AWS CLI
+# (configparser, universal newlines) keeps them inside a line, so they can be part of a
+# section name; test_profile_name_with_a_unicode_line_break covers them on its own.
+SPLITLINES_EXTRA = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+NAME_FRAGMENTS = [
+    "'", '"', "$(touch PWNED)", "`touch PWNED2`", "\\", "\\'", "%", "%s", "{}", "${HOME}", "$HOME",
+    "'; touch PWNED; '", "‘", "’", "‚", "‛", "“”", "è", "рт", "🚒", "中", " ", "\t", "#", ";", "[", "=",
+    "-", "~", "*", "!", "&", "|", "(", ")", "<", ">", "^", "\x1b[31m", "\x7f", "\u00a0x",
+]
+NAME_CHARS = st.characters(codec="utf-8", exclude_characters="]\x00\n\r" + SPLITLINES_EXTRA)
+
+
+def ini_name(name: str) -> bool:
+    """A name `[profile NAME]` can hold: awsenv takes everything between `[profile ` and
+    the final `]`, stripped (Python's str.strip), and `#`/`;` would start a comment."""
+    return (
+        name != ""
+        and name == name.strip()
+        and name[0] not in "#;"
+        and not any(c in name for c in "]\x00\n\r" + SPLITLINES_EXTRA)
+    )
+
+
+PROFILE_NAMES = (
+    st.lists(st.one_of(st.sampled_from(NAME_FRAGMENTS), NAME_CHARS), min_size=1, max_size=12)
+    .map("".join)
+    .map(str.strip)
+    .filter(ini_name)
+)
+HOSTILE_NAMES = [
+    WEIRD, "'", '"', "\\", "trailing\\", "%s %n %%", "{}", "-n", "--", "a b", "x\ty",
+    "$(touch PWNED)", "`touch PWNED2`", "‘typographic’ ‚quotes‛", "èрт🚒♞中片", "a'''b",
+    "\\'; touch PWNED; echo \\'", "$HOME ${HOME} $((1+1)) ~ * ? [a !! !$",
+]
+assert all(ini_name(n) for n in HOSTILE_NAMES)
+
+# Each shell reads every output file the way a user would (`eval "$(...)"` or
+# `... | source`), then writes what it holds and what a child inherits.
+NAME_FORMATS = {
+    # file stem: (awsenv arguments before `--`, shells that evaluate it)
+    "env": (["export", "--format", "env"], ("bash", "zsh")),
+    "fish": (["export", "--format", "fish"], ("fish",)),
+    "use_bash": (["use", "--shell", "bash"], ("bash",)),
+    "use_zsh": (["use", "--shell", "zsh"], ("zsh",)),
+    "use_fish": (["use", "--shell", "fish"], ("fish",)),
+    "ps": (["export", "--format", "powershell"], ()),
+    "use_pwsh": (["use", "--shell", "pwsh"], ()),
+}
+READ_BACK = {
+    "bash": 'unset -v AWSENV_PROFILE\neval "$(<{f})"\nprintf %s "$AWSENV_PROFILE" > {f}.{s}\n'
+            "env -0 > {f}.{s}.env\n",
+    "zsh": 'unset AWSENV_PROFILE\neval "$(<{f})"\nprintf %s "$AWSENV_PROFILE" > {f}.{s}\n'
+           "env -0 > {f}.{s}.env\n",
+    "fish": 'set -e AWSENV_PROFILE\nsource {f}\nprintf %s "$AWSENV_PROFILE" > {f}.{s}\n'
+            "env -0 > {f}.{s}.env\n",
+}
+STATIC_KEY = "ASIASTATIC0000000000"
+
+
+def static_credential_process(world) -> Path:
+    """A credential_process that prints a session (with a token, so awsenv uses it as it
+    is and calls no STS), expiring in three hours."""
+    import datetime
+
+    script = world.root / "static-creds"
+    if not script.exists():
+        expires = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=3)
+        document = (
+            f'{{"Version": 1, "AccessKeyId": "{STATIC_KEY}", "SecretAccessKey": "c3RhdGlj", '
+            f'"SessionToken": "dG9rZW4=", "Expiration": "{expires.strftime("%Y-%m-%dT%H:%M:%SZ")}"}}'
+        )
+        script.write_text(f"#!/bin/sh\necho '{document}'\n")
+        script.chmod(0o700)
+    return script
+
+
+def names_round_trip(world, names: list[str]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from test_hostile_profile import nothing_ran
+
+    for shell in POSIX_SHELLS:
+        require(shell)
+    script = static_credential_process(world)
+    world.write_config("".join(
+        f"[profile {name}]\ncredential_process = {script}\nregion = us-east-1\n\n" for name in names
+    ))
+    jobs = [(i, stem) for i in range(len(names)) for stem in NAME_FORMATS]
+
+    def awsenv(job):
+        i, stem = job
+        return world.run(*NAME_FORMATS[stem][0], "--", names[i])
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        outputs = dict(zip(jobs, pool.map(awsenv, jobs)))
+    for (i, stem), done in outputs.items():
+        assert done.returncode == 0, (stem, names[i], done.stderr)
+    assert world.moto.actions() == [], "a session from credential_process is used as it is"
+
+    for i, name in enumerate(names):
+        for stem in ("ps", "use_pwsh"):
+            assigned = dict(ps_assignments(outputs[i, stem].stdout))
+            assert assigned["AWSENV_PROFILE"] == name, (stem, name)
+            assert assigned["AWS_ACCESS_KEY_ID"] == STATIC_KEY
+
+    work = Path(tempfile.mkdtemp(prefix="names-", dir=world.root))
+    for (i, stem), done in outputs.items():
+        (work / f"{stem}{i}").write_text(done.stdout)
+    for shell in POSIX_SHELLS:
+        lines = ["set -euo pipefail\n"] if shell == "bash" else ["set -eu\n"] if shell == "zsh" else []
+        for (i, stem) in outputs:
+            if shell in NAME_FORMATS[stem][1]:
+                lines.append(READ_BACK[shell].format(f=f"{stem}{i}", s=shell))
+        done = run_shell(shell, "".join(lines), work, env=world.env)
+        assert done.returncode == 0, (shell, done.stderr.decode(errors="replace"), names)
+        assert done.stderr == b"", (shell, done.stderr.decode(errors="replace"), names)
+        for (i, stem) in outputs:
+            if shell not in NAME_FORMATS[stem][1]:
+                continue
+            got = work / f"{stem}{i}.{shell}"
+            assert got.read_bytes() == names[i].encode(), (shell, stem, names[i])
+            inherited = read_env(work / f"{stem}{i}.{shell}.env")
+            assert inherited.get(b"AWSENV_PROFILE") == names[i].encode(), (shell, stem, "not exported")
+            assert inherited.get(b"AWS_ACCESS_KEY_ID") == STATIC_KEY.encode(), (shell, stem)
+    nothing_ran(world)
+    import shutil
+
+    shutil.rmtree(work)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(PROFILE_NAMES, min_size=1, max_size=4, unique=True))
+@example(names=HOSTILE_NAMES)
+def test_drawn_profile_names_round_trip_through_awsenv(world, names):
+    names_round_trip(world, names)
+
+
+def test_profile_name_with_a_unicode_line_break(world):
+    """The AWS CLI reads ~/.aws/config with universal newlines (only \\n, \\r, \\r\\n end
+    a line), so these characters can sit inside a section name or a comment. A config
+    that holds one must neither lose the profile nor be refused as a whole."""
+    names = [f"a{c}b" for c in SPLITLINES_EXTRA]
+    names_round_trip(world, names)
