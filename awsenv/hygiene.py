@@ -108,6 +108,8 @@ ENCRYPTING_BACKENDS = (
     "keyring.backends.Windows.WinVaultKeyring",
     "keyrings.alt.file.EncryptedKeyring",
 )
+
+
 def backend_findings(backend) -> list[dict]:
     names = [_qualified(b) for b in getattr(backend, "backends", None) or [backend]]
     found = []
@@ -159,7 +161,11 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
         profile = config.profile(name)
         if profile.is_role:
             continue
-        stored = vault.get_key(name)
+        try:
+            stored = vault.get_key(name)
+        except KeyringError as err:  # a damaged item: report it, audit the rest
+            findings.append(finding(name, "missing-key", "high", str(err)))
+            continue
         plain = config.plaintext_key(name)
         if plain:
             findings.append(finding(name, "plaintext-key", "high",

@@ -151,3 +151,12 @@ def test_federation_url_must_be_tls(world):
     world.add_keys()
     line = one_line_error(world.run("login", "ci", "--print", env={"AWSENV_FEDERATION_URL": "http://example.com/f"}), 2)
     assert "https" in line
+
+
+def test_doctor_reports_a_damaged_key_and_audits_the_rest(world):
+    world.add_keys()
+    keyring_set(world, "key:jump", "not json")
+    done = world.run("doctor", "--json")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    findings = {(f["profile"], f["check"]) for f in json.loads(done.stdout)["findings"]}
+    assert ("jump", "missing-key") in findings and ("ci", "no-mfa") in findings
