@@ -12,7 +12,7 @@ from . import environ, shells
 from .config import AwsConfig, append_profile, remove_plaintext
 from .creds import Credentials, format_ttl, rfc3339
 from .errors import AwsenvError, KeyringError, UsageError
-from .session import Request, Resolver, drop_sessions, role_key, session_key
+from .session import Request, Resolver, chain_serial, drop_sessions, role_key, session_key
 
 def Vault():  # noqa: N802 - imported late: the cached path never opens the keyring
     from .vault import Vault as _Vault
@@ -51,16 +51,22 @@ def _target(config: AwsConfig, args) -> tuple[str, dict[str, str]]:
     return name, state
 
 
-def _resolve(args) -> tuple[Credentials, str | None, str, dict[str, str]]:
-    config = AwsConfig()
-    name, adhoc = _target(config, args)
+def _obtain(config: AwsConfig, request: Request):
+    """Resolve and cache; a cache that can't be written costs a warning, not the credentials."""
     resolver = Resolver(config)
-    request = Request(name, mfa_code=args.mfa_code, duration=args.duration, refresh=args.refresh)
     creds, chain = resolver.resolve(request)
     try:
         resolver.save()
     except AwsenvError as err:
         print(f"awsenv: warning: the session was not cached: {err}", file=sys.stderr)
+    return creds, chain
+
+
+def _resolve(args) -> tuple[Credentials, str | None, str, dict[str, str]]:
+    config = AwsConfig()
+    name, adhoc = _target(config, args)
+    request = Request(name, mfa_code=args.mfa_code, duration=args.duration, refresh=args.refresh)
+    creds, chain = _obtain(config, request)
     # An ad hoc role has no config section of its own: it takes its source's region.
     region = args.region or chain[0].region or (chain[1].region if adhoc else None)
     return creds, region, name, adhoc
@@ -133,13 +139,13 @@ def cmd_refresh(args) -> None:
     from .session import env_seconds
 
     shell = _shell(args)
-    profile = os.environ.get("AWSENV_PROFILE")
-    expires = os.environ.get("AWSENV_EXPIRES", "")
+    state = active()
     mode = os.environ.get("AWSENV_REFRESH", "prompt")
-    if not profile or not (expires.isascii() and expires.isdigit()) or len(expires) > 12 or mode == "off":
+    if state is None or mode == "off":
         return
+    profile, expires = state["profile"], state["expires_epoch"]
     window = env_seconds("AWSENV_REFRESH_WINDOW", 600)
-    left = int(expires) - int(time.time())
+    left = expires - int(time.time())
     when = f"expire in {format_ttl(left)}" if left > 0 else "have expired"
     request = Request(profile, min_ttl=window + 60, prompt=mode == "prompt", note=f"the credentials of {profile} {when}")
     config = AwsConfig()
@@ -157,7 +163,7 @@ def cmd_refresh(args) -> None:
         elif not isinstance(err, Cancelled):
             reason = err if isinstance(err, AwsenvError) else f"internal error ({type(err).__name__})"
             print(f"awsenv: cannot refresh {profile}: {reason}", file=sys.stderr)
-        next_check = int(expires) if left > 0 else NEVER
+        next_check = expires if left > 0 else NEVER
         _emit(shell.render([("AWSENV_NEXT_CHECK", str(next_check))]))
         return
     # A refresh renews credentials only: the region stays as `use` or the user left it.
@@ -290,7 +296,7 @@ def cmd_remove(args) -> None:
     name = args.profile
     if not args.sessions_only and vault.get_key(name) is None:
         raise UsageError(f"no key stored for profile {name!r}")
-    dropped = drop_sessions(vault, config.built_on(name) if config.has(name) else {name})
+    dropped = drop_sessions(vault, config.built_on(name))
     if args.sessions_only:
         print(f"awsenv: dropped {dropped} cached session(s) of {name!r}", file=sys.stderr)
         return
@@ -302,7 +308,7 @@ def cmd_clear(args) -> None:
     config = AwsConfig()
     profiles = None
     if args.profile is not None:
-        profiles = config.built_on(args.profile) if config.has(args.profile) else {args.profile}
+        profiles = config.built_on(args.profile)
     dropped = drop_sessions(Vault(), profiles)
     print(f"awsenv: dropped {dropped} cached session(s)", file=sys.stderr)
 
@@ -316,16 +322,16 @@ def cmd_list(args) -> None:
     rows = []
     for name in config.names():
         profile = config.profile(name)
-        chain_serial = None
+        serial = None
         try:
             chain = config.chain(name)
-            chain_serial = next((p.mfa_serial for p in reversed(chain) if p.mfa_serial), None)
+            serial = chain_serial(chain)
         except AwsenvError:
             chain = [profile]
         if profile.is_role:
             source = profile.source_profile
             key_state = None
-            cache_key = role_key(profile, chain_serial)
+            cache_key = role_key(profile, serial)
         else:
             source, key_state = _key_source(config, vault, profile)
             cache_key = session_key(name, profile.mfa_serial)
@@ -338,7 +344,7 @@ def cmd_list(args) -> None:
                 "profile": name,
                 "kind": "role" if profile.is_role else "base",
                 "source": source,
-                "mfa": chain_serial,
+                "mfa": serial,
                 "key_stored": key_state,
                 "session_expires": rfc3339(expires) if expires else None,
                 "session_seconds_left": int(expires - now) if expires else None,
@@ -402,7 +408,7 @@ def cmd_login(args) -> None:
     region = args.region or chain[0].region or chain[-1].region
     duration = check_duration(args.duration) if args.duration else None
     if chain[0].is_role:
-        creds, _chain = _resolve_login_role(config, name, args)
+        creds, _chain = _obtain(config, Request(name, mfa_code=args.mfa_code))
     else:
         resolver = Resolver(config)
         key = resolver.long_term_key(chain[0], name)
@@ -418,16 +424,6 @@ def cmd_login(args) -> None:
     if not webbrowser.open(url):
         raise UsageError("could not open a browser; run `awsenv login --print` and open the URL yourself")
     print(f"awsenv: opened the console for {name} in the browser", file=sys.stderr)
-
-
-def _resolve_login_role(config: AwsConfig, name: str, args):
-    resolver = Resolver(config)
-    creds, chain = resolver.resolve(Request(name, mfa_code=args.mfa_code))
-    try:
-        resolver.save()
-    except AwsenvError:
-        pass
-    return creds, chain
 
 
 MFA_WARNING = (

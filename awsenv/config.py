@@ -244,7 +244,8 @@ class AwsConfig:
         return None
 
     def built_on(self, base: str) -> set[str]:
-        """The profile and every profile whose chain starts from it."""
+        """The profile and every profile whose chain starts from it (just the name when
+        no config section knows it)."""
         names = {base}
         for name in self.names():
             try:

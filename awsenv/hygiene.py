@@ -13,8 +13,8 @@ import time
 from .config import AwsConfig, Profile
 from .creds import Credentials
 from .errors import AwsenvError, KeyringError, UsageError
-from .session import CHAINED_ROLE_CAP, Request, Resolver, drop_sessions, env_seconds
-from .vault import PLAINTEXT_BACKENDS
+from .session import CHAINED_ROLE_CAP, Request, Resolver, chain_serial, drop_sessions, env_seconds
+from .vault import PLAINTEXT_BACKENDS, backend_name
 
 VERIFY_SECONDS = 20  # IAM is eventually consistent: a new key may take a while to work
 
@@ -111,7 +111,7 @@ ENCRYPTING_BACKENDS = (
 
 
 def backend_findings(backend) -> list[dict]:
-    names = [_qualified(b) for b in getattr(backend, "backends", None) or [backend]]
+    names = [backend_name(b) for b in getattr(backend, "backends", None) or [backend]]
     found = []
     for name in names:
         if name in PLAINTEXT_BACKENDS:
@@ -120,11 +120,6 @@ def backend_findings(backend) -> list[dict]:
             found.append(finding("-", "keyring-backend", "medium",
                                  f"the keyring backend {name} is not one awsenv knows to encrypt what it stores"))
     return found
-
-
-def _qualified(backend) -> str:
-    cls = type(backend)
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def finding(profile: str, check: str, severity: str, message: str) -> dict:
@@ -198,7 +193,7 @@ def _chained_duration(profile: Profile, chain: list[Profile]) -> list[dict]:
     if not wanted or wanted <= CHAINED_ROLE_CAP:
         return []
     source = chain[1]
-    serial = next((p.mfa_serial for p in reversed(chain) if p.mfa_serial), None)
+    serial = chain_serial(chain)
     direct = not source.is_role and profile.mfa_serial
     if direct or (not source.is_role and serial is None):
         return []

@@ -58,6 +58,11 @@ def role_key(profile: Profile, serial: str | None) -> str:
     )
 
 
+def chain_serial(chain: list[Profile]) -> str | None:
+    """The MFA device of a chain: the base's, else the nearest role's."""
+    return next((p.mfa_serial for p in reversed(chain) if p.mfa_serial), None)
+
+
 def _expired(entry, now: float) -> bool:
     expiration = entry.get("Expiration") if isinstance(entry, dict) else None
     return not isinstance(expiration, (int, float)) or expiration < now
@@ -276,18 +281,11 @@ class Resolver:
             raise
         return creds, chain
 
-    def _serial(self, chain: list[Profile]) -> str | None:
-        """The MFA device of the chain: the base's, else the nearest role's."""
-        for profile in reversed(chain):
-            if profile.mfa_serial:
-                return profile.mfa_serial
-        return None
-
     def _resolve(self, chain: list[Profile], need_ttl: float, top: bool) -> Credentials:
         profile = chain[0]
         if not profile.is_role:
             return self._base_session(profile, need_ttl, top)
-        serial = self._serial(chain)
+        serial = chain_serial(chain)
         key = role_key(profile, serial)
         # An explicit --duration asks for a session of that length, not a cached one.
         found = None if top and self.request.duration is not None else self.cached(key, need_ttl)

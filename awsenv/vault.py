@@ -41,11 +41,11 @@ def _backend():
     if backend is None:
         backend = keyring.get_keyring()
         if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 1) <= 0:
-            raise KeyringError(NO_KEYRING.format(backend=_name(backend)))
-        if _name(backend) in PLAINTEXT_BACKENDS and not _chosen_explicitly():
+            raise KeyringError(NO_KEYRING.format(backend=backend_name(backend)))
+        if backend_name(backend) in PLAINTEXT_BACKENDS and not _chosen_explicitly():
             # keyrings.alt's plaintext file wins discovery on a headless machine; it
             # must be a choice, never a silent fallback.
-            raise KeyringError(NO_KEYRING.format(backend=f"only {_name(backend)}, which does not encrypt"))
+            raise KeyringError(NO_KEYRING.format(backend=f"only {backend_name(backend)}, which does not encrypt"))
         _remember(backend)
     return backend
 
@@ -97,12 +97,12 @@ def _remember(backend) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="ascii") as stream:
-            stream.write(_name(backend))
+            stream.write(backend_name(backend))
     except OSError:
         pass
 
 
-def _name(backend) -> str:
+def backend_name(backend) -> str:
     cls = type(backend)
     return f"{cls.__module__}.{cls.__qualname__}"
 

@@ -6,10 +6,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from conftest import AWSENV
 from test_core import one_line_error, use
+from test_structure import wait_for_agent
 
 
 def keyring_set(world, item: str, value: str) -> None:
@@ -110,11 +110,7 @@ def test_the_agent_gets_no_aws_variables(world):
     world.add_keys()
     secret_like = "s3cr3t-that-must-not-linger"
     world.ok("use", "ci", "--shell", "bash", env={"AWS_SECRET_ACCESS_KEY": secret_like, "AWS_ACCESS_KEY_ID": "AKIAX"})
-    sock = world.keyring.runtime_dir / "awsenv" / "agent.sock"
-    deadline = time.monotonic() + 10
-    while not sock.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert sock.exists()
+    wait_for_agent(world)
     agents = [pid for pid in os.listdir("/proc") if pid.isdigit() and _is_agent_of(pid, world)]
     assert agents
     for pid in agents:
@@ -137,10 +133,8 @@ def test_agent_off_still_drops_sessions_from_a_running_agent(world):
 
     world.add_keys()
     world.ok("use", "ci", "--shell", "bash")
+    wait_for_agent(world)
     sock = str(world.keyring.runtime_dir / "awsenv" / "agent.sock")
-    deadline = time.monotonic() + 10
-    while agent._request({"op": "get"}, sock) is None and time.monotonic() < deadline:
-        time.sleep(0.05)
     assert agent._request({"op": "get"}, sock)["doc"]
     world.ok("clear", env={"AWSENV_AGENT": "0"})
     doc = agent._request({"op": "get"}, sock)["doc"]

@@ -3,7 +3,6 @@
 is quoted once, for real, when it holds a space, a quote and a command substitution."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
