@@ -49,7 +49,7 @@ def test_installed_wheel_holds_the_shell_scripts(installed):
     for shell, name in TEMPLATES.items():
         shipped = installed / "awsenv" / "shell" / name
         assert shipped.is_file(), f"{name} is missing from the installed wheel"
-        assert shipped.read_bytes() == (ROOT / "awsenv" / "shell" / name).read_bytes(), name
+        assert shipped.read_bytes() == (ROOT / "shell" / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("shell", SHELLS)

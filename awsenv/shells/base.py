@@ -32,7 +32,7 @@ class Shell:
         return "".join(line + "\n" for line in lines)
 
     def init(self, cmd: str, prompt: bool, refresh: bool) -> str:
-        """The template in awsenv/shell/ with each bare placeholder replaced by an
+        """The template in shell/ with each bare placeholder replaced by an
         already-quoted value. Template authors never write quotes around one."""
         placeholders = {
             "__AWSENV_CMD__": check_function_name(cmd),
@@ -40,11 +40,21 @@ class Shell:
             "__AWSENV_PROMPT__": "1" if prompt else "0",
             "__AWSENV_REFRESH__": "1" if refresh else "0",
         }
-        with open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "shell", self.template), encoding="utf-8") as stream:
+        with open(os.path.join(template_dir(), self.template), encoding="utf-8") as stream:
             text = stream.read()
         for key, value in placeholders.items():
             text = text.replace(key, value)
         return text
+
+
+def template_dir() -> str:
+    """awsenv/shell/ in an installed wheel (setuptools maps the top-level shell/ there);
+    the repository's shell/ when running from a checkout or an editable install."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    installed = os.path.join(package, "shell")
+    if os.path.isdir(installed):
+        return installed
+    return os.path.join(os.path.dirname(package), "shell")
 
 
 def executable() -> str:
