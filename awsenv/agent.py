@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import sys
 
 # The client side uses the C module directly: `socket.py` and `pathlib` cost the
 # cached switch milliseconds it doesn't have.
 import _socket
+
+from .runtime import runtime_dir
 
 CONNECT_TIMEOUT = 0.5
 MAX_MESSAGE = 1 << 20
@@ -31,23 +32,6 @@ MAX_MESSAGE = 1 << 20
 
 def enabled() -> bool:
     return os.environ.get("AWSENV_AGENT", "1") not in ("0", "off", "no", "false")
-
-
-def runtime_dir() -> str | None:
-    """A private directory for the socket and the lock, or None when none can be trusted."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    path = os.path.join(base, "awsenv") if base else f"/tmp/awsenv-{os.getuid()}"
-    try:
-        try:
-            os.mkdir(path, 0o700)
-        except FileExistsError:
-            pass
-        info = os.lstat(path)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        return None
-    return path
 
 
 def socket_path() -> str | None:

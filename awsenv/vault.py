@@ -72,9 +72,9 @@ HINT = "keyring-backend"
 
 
 def _hint_path() -> str | None:
-    from . import agent
+    from .runtime import runtime_dir
 
-    folder = agent.runtime_dir()
+    folder = runtime_dir()
     return os.path.join(folder, HINT) if folder else None
 
 
@@ -214,9 +214,9 @@ class Vault:
 
 
 def _state_dir() -> str:
-    from . import agent
+    from .runtime import runtime_dir
 
-    private = agent.runtime_dir()
+    private = runtime_dir()
     if private is not None:
         return private
     path = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "awsenv")

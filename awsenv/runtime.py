@@ -1,0 +1,24 @@
+"""awsenv's private runtime directory: the agent's socket, the session lock and the
+keyring-backend hint live there. Its own module so that the vault and the agent both
+reach it without importing each other."""
+from __future__ import annotations
+
+import os
+import stat
+
+
+def runtime_dir() -> str | None:
+    """A private directory for the socket and the lock, or None when none can be trusted."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    path = os.path.join(base, "awsenv") if base else f"/tmp/awsenv-{os.getuid()}"
+    try:
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return None
+    return path
