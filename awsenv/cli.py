@@ -11,8 +11,7 @@ import os
 import sys
 
 from .errors import AwsenvError
-
-SHELL_NAMES = ("bash", "zsh", "fish", "pwsh")
+from .shells import NAMES as SHELL_NAMES
 
 
 class Args:

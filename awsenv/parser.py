@@ -9,8 +9,8 @@ import argparse
 import os
 import sys
 
-from .cli import SHELL_NAMES
 from .errors import AwsenvError
+from .shells import NAMES as SHELL_NAMES
 
 
 class Formatter(argparse.HelpFormatter):

@@ -1,0 +1,24 @@
+"""The commands, grouped as the help groups them:
+
+- credentials.py  use, unset, export, exec, refresh, status, whoami, login
+- keys.py         add, import, remove, clear, list, rotate, doctor, mfa
+
+Each takes the parsed arguments, writes what it exists to print to stdout in one piece
+at the end (so a failure prints nothing there), and talks to the user on the terminal
+or stderr. Only the module of the command that runs is imported.
+"""
+from __future__ import annotations
+
+import importlib
+
+MODULES = {
+    "use": "credentials", "unset": "credentials", "export": "credentials", "exec": "credentials",
+    "refresh": "credentials", "status": "credentials", "whoami": "credentials", "login": "credentials",
+    "add": "keys", "import": "keys", "remove": "keys", "clear": "keys", "list": "keys",
+    "rotate": "keys", "doctor": "keys", "mfa": "keys",
+}
+
+
+def run(args) -> int | None:
+    module = importlib.import_module(f".{MODULES[args.command]}", __name__)
+    return getattr(module, "cmd_" + args.command.replace("-", "_"))(args)

@@ -1,0 +1,222 @@
+"""use, unset, export, exec, refresh, status, whoami and login: the commands that hand
+out temporary credentials or tell which are active."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from .. import environ, shells
+from ..config import AwsConfig
+from ..creds import Credentials, format_ttl, rfc3339
+from ..errors import AwsenvError, UsageError
+from ..session import Request, Resolver
+from .common import emit, target_shell
+
+
+def _target(config: AwsConfig, args) -> tuple[str, dict[str, str]]:
+    """The profile to resolve, and the state an ad hoc role (--role-arn) leaves behind."""
+    role_arn = getattr(args, "role_arn", None)
+    if role_arn is None:
+        if args.profile is None:
+            raise UsageError("name a PROFILE, or a role with --role-arn ARN")
+        return args.profile, {}
+    if args.profile is not None:
+        raise UsageError("give either a PROFILE or --role-arn, not both")
+    source = args.source or "default"
+    name = config.adhoc(role_arn, source, args.session_name)
+    state = {"AWSENV_ROLE_ARN": role_arn, "AWSENV_ROLE_FROM": source}
+    if args.session_name:
+        state["AWSENV_ROLE_SESSION_NAME"] = args.session_name
+    return name, state
+
+
+def _obtain(config: AwsConfig, request: Request):
+    """Resolve and cache; a cache that can't be written costs a warning, not the credentials."""
+    resolver = Resolver(config)
+    creds, chain = resolver.resolve(request)
+    try:
+        resolver.save()
+    except AwsenvError as err:
+        print(f"awsenv: warning: the session was not cached: {err}", file=sys.stderr)
+    return creds, chain
+
+
+def _resolve(args) -> tuple[Credentials, str | None, str, dict[str, str]]:
+    config = AwsConfig()
+    name, adhoc = _target(config, args)
+    request = Request(name, mfa_code=args.mfa_code, duration=args.duration, refresh=args.refresh)
+    creds, chain = _obtain(config, request)
+    # An ad hoc role has no config section of its own: it takes its source's region.
+    region = args.region or chain[0].region or (chain[1].region if adhoc else None)
+    return creds, region, name, adhoc
+
+
+# use / unset / export / exec ---------------------------------------------------
+def cmd_use(args) -> None:
+    shell = target_shell(args)
+    creds, region, name, adhoc = _resolve(args)
+    emit(shell.render(environ.use_plan(creds, name, region, os.environ, adhoc)))
+
+
+def cmd_unset(args) -> None:
+    emit(target_shell(args).render(environ.unset_plan(os.environ)))
+
+
+def export_plan(creds: Credentials, profile: str, region: str | None) -> environ.Plan:
+    return [
+        (name, value)
+        for name, value in environ.use_plan(creds, profile, region, {})
+        if value is not None and name != "AWSENV_REGION"
+    ]
+
+
+def cmd_export(args) -> None:
+    creds, region, name, _adhoc = _resolve(args)
+    if args.format == "json":
+        document = {
+            "Version": 1,
+            "AccessKeyId": creds.access_key_id,
+            "SecretAccessKey": creds.secret_access_key,
+            "SessionToken": creds.session_token,
+        }
+        if creds.expiration is not None:  # a long-lived credential_process key has none
+            document["Expiration"] = rfc3339(creds.expiration)
+        emit(json.dumps(document) + "\n")
+        return
+    shell = shells.get({"env": "bash", "powershell": "pwsh"}.get(args.format, args.format))
+    emit(shell.render(export_plan(creds, name, region)))
+
+
+def cmd_exec(args) -> int:
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        raise UsageError("exec needs a command: awsenv exec PROFILE -- CMD [ARG...]")
+    creds, region, name, adhoc = _resolve(args)
+    env = environ.apply(environ.use_plan(creds, name, region, os.environ, adhoc), dict(os.environ))
+    sys.stdout.flush()
+    try:
+        os.execvpe(command[0], command, env)
+    except FileNotFoundError:
+        print(f"awsenv: command not found: {command[0]}", file=sys.stderr)
+        return 127
+    except OSError as err:
+        print(f"awsenv: cannot run {command[0]}: {err.strerror}", file=sys.stderr)
+        return 126
+    return 0  # not reached: exec replaced this process
+
+
+NEVER = 9999999999  # AWSENV_NEXT_CHECK: nothing more to do for these credentials
+
+
+def cmd_refresh(args) -> None:
+    """Renew the active credentials in place; run by the prompt hook when they have
+    less than AWSENV_REFRESH_WINDOW seconds left. Silent when a cached MFA session
+    allows it, otherwise asks for a code on the terminal (AWSENV_REFRESH=prompt) or
+    only says so (warn). A declined or failed refresh is not retried before expiry,
+    and once more after it."""
+    from ..errors import Cancelled
+    from ..session import env_seconds
+
+    shell = target_shell(args)
+    state = active()
+    mode = os.environ.get("AWSENV_REFRESH", "prompt")
+    if state is None or mode == "off":
+        return
+    profile, expires = state["profile"], state["expires_epoch"]
+    window = env_seconds("AWSENV_REFRESH_WINDOW", 600)
+    left = expires - int(time.time())
+    when = f"expire in {format_ttl(left)}" if left > 0 else "have expired"
+    request = Request(profile, min_ttl=window + 60, prompt=mode == "prompt", note=f"the credentials of {profile} {when}")
+    config = AwsConfig()
+    adhoc = {name: os.environ[name] for name in environ.ADHOC if os.environ.get(name)}
+    resolver = Resolver(config)
+    try:
+        if "AWSENV_ROLE_ARN" in adhoc:
+            config.adhoc(adhoc["AWSENV_ROLE_ARN"], adhoc.get("AWSENV_ROLE_FROM", "default"),
+                         adhoc.get("AWSENV_ROLE_SESSION_NAME"))
+        creds, _chain = resolver.resolve(request)
+        resolver.save()
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the hook must always learn it tried
+        if isinstance(err, KeyboardInterrupt):
+            print(file=sys.stderr)  # the prompt starts on a line of its own after ^C
+        elif not isinstance(err, Cancelled):
+            reason = err if isinstance(err, AwsenvError) else f"internal error ({type(err).__name__})"
+            print(f"awsenv: cannot refresh {profile}: {reason}", file=sys.stderr)
+        next_check = expires if left > 0 else NEVER
+        emit(shell.render([("AWSENV_NEXT_CHECK", str(next_check))]))
+        return
+    # A refresh renews credentials only: the region stays as `use` or the user left it.
+    without_region = {k: v for k, v in os.environ.items() if k != "AWSENV_REGION"}
+    plan = environ.use_plan(creds, profile, None, without_region, adhoc)
+    if creds.expiration is not None and creds.ttl() <= window:
+        # A role capped below the window: renew it once per lifetime, not every prompt.
+        plan.append(("AWSENV_NEXT_CHECK", str(creds.expiration - env_seconds("AWSENV_MIN_TTL", 300))))
+    emit(shell.render(plan))
+
+
+# status / whoami ----------------------------------------------------------------
+def active() -> dict | None:
+    profile = os.environ.get("AWSENV_PROFILE")
+    expires = os.environ.get("AWSENV_EXPIRES", "")
+    if not profile or not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
+        return None
+    left = int(expires) - int(time.time())
+    return {
+        "profile": profile,
+        "expires": rfc3339(int(expires)),
+        "expires_epoch": int(expires),
+        "seconds_left": max(left, 0),
+        "expired": left <= 0,
+        "access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", ""),
+    }
+
+
+def cmd_status(args) -> None:
+    state = active()
+    if args.json:
+        emit(json.dumps({"active": state is not None, **(state or {})}) + "\n")
+        return
+    if state is None:
+        emit("no awsenv credentials in this environment\n")
+        return
+    left = "expired" if state["expired"] else f"{format_ttl(state['seconds_left'])} left"
+    emit(f"{state['profile']}  expires {state['expires']}  {left}\n")
+
+
+def cmd_whoami(args) -> None:
+    from .. import sts
+
+    identity = sts.caller_identity(None, None)
+    emit("".join(f"{key}: {identity[key]}\n" for key in ("Arn", "Account", "UserId")))
+
+
+def cmd_login(args) -> None:
+    from .. import login, sts
+    from ..session import check_duration
+
+    config = AwsConfig()
+    name, _adhoc = _target(config, args)
+    chain = config.chain(name)
+    region = args.region or chain[0].region or chain[-1].region
+    duration = check_duration(args.duration) if args.duration else None
+    if chain[0].is_role:
+        creds, _chain = _obtain(config, Request(name, mfa_code=args.mfa_code))
+    else:
+        resolver = Resolver(config)
+        key = resolver.long_term_key(chain[0], name)
+        creds = sts.get_federation_token(key, region, f"awsenv-{name}", duration or 3600)
+        duration = None  # GetFederationToken's own duration bounds the console session
+    federation, console = login.endpoints(region)
+    url = login.login_url(federation, console, login.signin_token(federation, creds, duration))
+    if args.print:
+        emit(url + "\n")
+        return
+    import webbrowser
+
+    if not webbrowser.open(url):
+        raise UsageError("could not open a browser; run `awsenv login --print` and open the URL yourself")
+    print(f"awsenv: opened the console for {name} in the browser", file=sys.stderr)
+
+

@@ -1,0 +1,249 @@
+"""add, import, remove, clear, list, rotate, doctor and mfa: the long-term keys, TOTP
+secrets and cached sessions in the keyring."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from ..config import AwsConfig, append_profile, remove_plaintext
+from ..creds import Credentials, format_ttl, rfc3339
+from ..errors import AwsenvError, KeyringError, UsageError
+from ..session import chain_serial, drop_sessions, role_key, session_key
+from .common import Vault, emit
+
+
+# keys -----------------------------------------------------------------------------
+def _check_key(key_id: str, secret: str) -> Credentials:
+    key_id, secret = key_id.strip(), secret.strip()
+    if not key_id or not secret:
+        raise UsageError("both an access key ID and a secret access key are needed")
+    if key_id.startswith("ASIA"):
+        raise UsageError("that is a temporary key (ASIA...); add the long-term key of an IAM user (AKIA...)")
+    if not key_id.isalnum() or not 16 <= len(key_id) <= 128:
+        raise UsageError("that does not look like an access key ID (AKIA followed by letters and digits)")
+    if any(c.isspace() for c in secret):
+        raise UsageError("a secret access key has no spaces")
+    return Credentials(key_id, secret)
+
+
+def cmd_add(args) -> None:
+    from ..mfa import Terminal
+
+    config = AwsConfig()
+    name = args.profile
+    if config.has(name) and config.profile(name).is_role:
+        source = config.profile(name).source_profile
+        raise UsageError(f"profile {name!r} is a role; add the key to its source profile {source!r}")
+    terminal = Terminal()
+    if args.env:
+        key = _check_key(os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+    else:
+        if not terminal.available:
+            raise UsageError("no terminal to read the key from; use --env with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+        key_id = terminal.ask(f"Access key ID for {name}: ")
+        secret = terminal.ask(f"Secret access key for {name}: ", echo=False)
+        key = _check_key(key_id, secret)
+    vault = Vault()
+    vault.set_key(name, key)
+    drop_sessions(vault, config.built_on(name))  # sessions of an older key
+    print(f"awsenv: stored the key {key.access_key_id} of profile {name!r} in the keyring", file=sys.stderr)
+    if not config.has(name):
+        _offer_profile(config, name, terminal)
+
+
+def _offer_profile(config: AwsConfig, name: str, terminal) -> None:
+    header = "[default]" if name == "default" else f"[profile {name}]"
+    if not terminal.available:
+        print(f"awsenv: {config.config_file} has no {header}; add it to use the profile", file=sys.stderr)
+        return
+    answer = terminal.ask(f"{config.config_file} has no {header}. Add it? [Y/n] ")
+    if answer.lower() in ("", "y", "yes"):
+        values = {}
+        serial = terminal.ask("MFA device ARN (mfa_serial), empty for none: ")
+        if serial:
+            values["mfa_serial"] = serial
+        append_profile(config.config_file, name, values)
+        terminal.say(f"awsenv: added {header} to {config.config_file}")
+
+
+def cmd_import(args) -> None:
+    config = AwsConfig()
+    available = [name for name in config.credential_sections if config.plaintext_key(name)]
+    names = args.profile or available
+    missing = [name for name in names if name not in available]
+    if missing:
+        raise UsageError(f"no plaintext key for {', '.join(map(repr, missing))} in {config.credentials_file}")
+    if not names:
+        print(f"awsenv: no plaintext keys in {config.credentials_file}", file=sys.stderr)
+        return
+    vault = Vault()
+    for name in names:
+        vault.set_key(name, Credentials(*config.plaintext_key(name)))
+        print(f"awsenv: moved the key of profile {name!r} into the keyring", file=sys.stderr)
+    if args.delete_plaintext:
+        remove_plaintext(config.credentials_file, names)
+        print(f"awsenv: removed the plaintext keys from {config.credentials_file}", file=sys.stderr)
+    else:
+        print(
+            f"awsenv: the keys are still in {config.credentials_file}; rerun with --delete-plaintext "
+            "to remove them",
+            file=sys.stderr,
+        )
+
+
+def cmd_remove(args) -> None:
+    config = AwsConfig()
+    vault = Vault()
+    name = args.profile
+    if not args.sessions_only and vault.get_key(name) is None:
+        raise UsageError(f"no key stored for profile {name!r}")
+    dropped = drop_sessions(vault, config.built_on(name))
+    if args.sessions_only:
+        print(f"awsenv: dropped {dropped} cached session(s) of {name!r}", file=sys.stderr)
+        return
+    vault.delete_key(name)
+    print(f"awsenv: forgot the key and {dropped} cached session(s) of {name!r}", file=sys.stderr)
+
+
+def cmd_clear(args) -> None:
+    config = AwsConfig()
+    profiles = None
+    if args.profile is not None:
+        profiles = config.built_on(args.profile)
+    dropped = drop_sessions(Vault(), profiles)
+    print(f"awsenv: dropped {dropped} cached session(s)", file=sys.stderr)
+
+
+# list -------------------------------------------------------------------------------
+def cmd_list(args) -> None:
+    config = AwsConfig()
+    vault = Vault()
+    sessions = vault.load_sessions()
+    now = time.time()
+    rows = []
+    for name in config.names():
+        profile = config.profile(name)
+        serial = None
+        try:
+            chain = config.chain(name)
+            serial = chain_serial(chain)
+        except AwsenvError:
+            chain = [profile]
+        if profile.is_role:
+            source = profile.source_profile
+            key_state = None
+            cache_key = role_key(profile, serial)
+        else:
+            source, key_state = _key_source(config, vault, profile)
+            cache_key = session_key(name, profile.mfa_serial)
+        entry = sessions.get(cache_key)
+        expires = entry.get("Expiration") if isinstance(entry, dict) else None
+        if expires is not None and expires <= now:
+            expires = None
+        rows.append(
+            {
+                "profile": name,
+                "kind": "role" if profile.is_role else "base",
+                "source": source,
+                "mfa": serial,
+                "key_stored": key_state,
+                "session_expires": rfc3339(expires) if expires else None,
+                "session_seconds_left": int(expires - now) if expires else None,
+            }
+        )
+    if args.json:
+        emit(json.dumps({"profiles": rows}, indent=2) + "\n")
+        return
+    table = [("PROFILE", "KIND", "SOURCE", "MFA", "KEY", "SESSION")]
+    for row in rows:
+        key = {True: "stored", False: "missing", None: "-", "plaintext": "PLAINTEXT", "damaged": "DAMAGED"}[
+            row["key_stored"]
+        ]
+        left = format_ttl(row["session_seconds_left"]) if row["session_seconds_left"] else "-"
+        table.append((row["profile"], row["kind"], row["source"] or "-", "yes" if row["mfa"] else "no", key, left))
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    emit("".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in table))
+
+
+def _key_source(config: AwsConfig, vault: Vault, profile) -> tuple[str, object]:
+    if profile.get("credential_process"):
+        return "credential_process", None
+    try:
+        stored = vault.get_key(profile.name)
+    except KeyringError:
+        return "keyring", "damaged"
+    if stored is not None:
+        return "keyring", True
+    if config.plaintext_key(profile.name):
+        return "credentials file", "plaintext"
+    return "keyring", False
+
+
+# key hygiene ----------------------------------------------------------------------------
+def cmd_rotate(args) -> None:
+    from ..hygiene import rotate
+
+    rotate(args.profile, args.mfa_code)
+
+
+def cmd_doctor(args) -> int:
+    from ..hygiene import doctor
+
+    findings, skipped = doctor(args.mfa_code)
+    if args.json:
+        emit(json.dumps({"findings": findings, "skipped": skipped}, indent=2) + "\n")
+    else:
+        lines = [f"{f['severity']:<6}  {f['check']:<16}  {f['profile']}: {f['message']}" for f in findings]
+        lines += [f"skipped {s['check']:<16}  {s['profile']}: {s['reason']}" for s in skipped]
+        emit("".join(line + "\n" for line in lines) or "no findings\n")
+    return 1 if findings else 0
+
+
+MFA_WARNING = (
+    "awsenv: a TOTP secret kept on the same machine as the access key turns two factors "
+    "into one: whoever has this machine has both. That is a fair trade for an automation "
+    "or sandbox identity that must run unattended; keep a separate device for people and "
+    "for production."
+)
+
+
+def cmd_mfa(args) -> None:
+    from ..mfa import Terminal
+
+    config = AwsConfig()
+    name = args.profile
+    profile = config.profile(name)
+    if profile.is_role:
+        raise UsageError(f"profile {name!r} is a role; TOTP secrets belong to its base profile {config.chain(name)[-1].name!r}")
+    vault = Vault()
+    if args.action == "remove":
+        if not vault.delete_totp(name):
+            raise UsageError(f"no TOTP secret stored for profile {name!r}")
+        print(f"awsenv: forgot the TOTP secret of {name!r}", file=sys.stderr)
+        return
+    if not profile.mfa_serial:
+        raise UsageError(f"profile {name!r} has no mfa_serial; add the device's ARN to its config first")
+    if sys.stdin.isatty():
+        secret = Terminal().ask(f"TOTP secret (base32) for {name}: ", echo=False)
+    else:
+        secret = sys.stdin.readline()
+    secret = "".join(secret.split()).upper()
+    _check_totp(secret)
+    print(MFA_WARNING, file=sys.stderr)
+    vault.set_totp(name, secret)
+    print(f"awsenv: stored the TOTP secret of {name!r}; codes are now generated without a prompt", file=sys.stderr)
+
+
+def _check_totp(secret: str) -> None:
+    import binascii
+
+    import pyotp
+
+    if not secret:
+        raise UsageError("no TOTP secret given")
+    try:
+        pyotp.TOTP(secret).now()
+    except (binascii.Error, ValueError, TypeError):
+        raise UsageError("that is not a base32 TOTP secret") from None
