@@ -21,13 +21,13 @@ $(BIN)/python:
 
 # awsenv with its run-time dependencies, the moto emulator and the AWS CLI.
 $(VENV)/.demo: pyproject.toml | $(BIN)/python
-	@echo "make demo: installing awsenv, the moto AWS emulator and the AWS CLI into $(VENV) (about a minute)..."
+	@echo "make demo: installing awsenv, the moto AWS emulator and the AWS CLI into $(VENV) (a few minutes the first time)..."
 	@$(EDITABLE) '.[demo]'
 	@touch $@
 
 # All of that plus the test tools (the test extra includes the demo extra).
 $(VENV)/.test: pyproject.toml | $(BIN)/python
-	@echo "make: installing awsenv and its test tools into $(VENV) (about a minute)..."
+	@echo "make: installing awsenv and its test tools into $(VENV) (a few minutes the first time)..."
 	@$(EDITABLE) '.[test]'
 	@touch $@ $(VENV)/.demo
 
