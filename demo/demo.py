@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,10 @@ def describe(calls: list[Call], owners: dict[str, str]) -> list[str]:
 
 def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # keeps our lines in order with the shell's
+    # A closed terminal (SIGHUP) or a kill (SIGTERM) still runs the clean-up below: the
+    # daemons run in sessions of their own, so no hangup reaches them.
+    for number in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(number, lambda received, _frame: sys.exit(128 + received))
     root = Path(tempfile.mkdtemp(prefix="awsenv-demo-"))
     home = root / "home"
     (home / ".aws").mkdir(parents=True)

@@ -154,3 +154,23 @@ def test_demo_on_a_terminal_opens_an_initialised_bash():
         child.close()
     assert child.exitstatus == 0
     assert_cleaned_up(log.getvalue().replace("\r", ""))
+
+
+def test_demo_cleans_up_when_its_terminal_closes():
+    import signal
+
+    import pexpect
+
+    for tool in ("dbus-daemon", "gnome-keyring-daemon", "bash"):
+        require(tool)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS", "DBUS", "XDG_RUNTIME", "CI"))}
+    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    child = pexpect.spawn(sys.executable, [str(ROOT / "demo" / "demo.py")], env=env, encoding="utf-8",
+                          timeout=120, dimensions=(40, 200))
+    child.expect(r"HOME in \S+, keyring and agent in \S+")
+    header = child.after
+    child.expect("awsenv-demo")
+    child.kill(signal.SIGHUP)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert_cleaned_up(header)
