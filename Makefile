@@ -1,28 +1,48 @@
-# awsenv — every target runs in the project's own virtualenv (.venv), made by `make install`.
+# awsenv — every target runs in the project's own virtualenv (.venv). Each set of extras
+# has a stamp file in .venv, so `make demo` installs only what the demo needs and
+# `make test` adds the test tools, in either order.
 VENV   ?= .venv
 PYTHON ?= python3
 BIN     = $(VENV)/bin
+PIP     = $(BIN)/python -m pip --quiet --disable-pip-version-check
+# An editable install in setuptools' compat mode: a plain .pth entry for the checkout, so
+# starting Python imports nothing more (the default mode's import hook loads pathlib and
+# importlib.util into every process, which the fast path must not pay; strict mode would
+# hide a new module until the next install). Its one notice, that the mode is
+# transitional, is silenced by its title; if setuptools drops the mode, pip fails loudly.
+EDITABLE = PYTHONWARNINGS='ignore:Compat editable installs' $(PIP) install \
+	--config-settings editable_mode=compat -e
 
 .PHONY: install demo test lint completions bench clean
 
-$(BIN)/awsenv: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]' --config-settings editable_mode=compat
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV)
+	@$(PIP) install --upgrade pip
+
+# awsenv with its run-time dependencies, the moto emulator and the AWS CLI.
+$(VENV)/.demo: pyproject.toml | $(BIN)/python
+	@echo "make demo: installing awsenv, the moto AWS emulator and the AWS CLI into $(VENV) (a few minutes the first time)..."
+	@$(EDITABLE) '.[demo]'
 	@touch $@
 
-install: $(BIN)/awsenv
+# All of that plus the test tools (the test extra includes the demo extra).
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	@echo "make: installing awsenv and its test tools into $(VENV) (a few minutes the first time)..."
+	@$(EDITABLE) '.[test]'
+	@touch $@ $(VENV)/.demo
 
-demo: install
-	$(BIN)/python demo/demo.py
+install: $(VENV)/.test
 
-test: install
+demo: $(VENV)/.demo
+	@$(BIN)/python demo/demo.py
+
+test: $(VENV)/.test
 	$(BIN)/python -m pytest
 
-completions: install
+completions: $(VENV)/.demo
 	$(BIN)/python -m awsenv.completions completions
 
-bench: install
+bench: $(VENV)/.demo
 	$(BIN)/python bench/bench.py
 
 clean:

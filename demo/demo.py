@@ -1,8 +1,9 @@
 """`make demo`: the main job, end to end, with no AWS account and no desktop keyring.
 
 It starts a local AWS emulator (moto) on 127.0.0.1 and a throwaway Secret Service
-(gnome-keyring on a private D-Bus), creates an IAM user with a virtual MFA device and
-two roles, and then runs the real flow in a real bash. On a terminal it then opens an
+(gnome-keyring on a private D-Bus), creates two IAM users (alice with a virtual MFA
+device, robot without) and four roles, and then runs the real flow in a real bash,
+printing each command line before it runs it. On a terminal it then opens an
 interactive bash with awsenv initialised against the same emulator (exit to finish).
 Everything it starts is stopped and everything it writes is removed at the end.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,36 +20,106 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from world import MotoServer, SecretService, config_text, create_account, short_runtime_dir  # noqa: E402
+from world import ACCOUNT, MFA_FAILED, Call, MotoServer, SecretService, create_account, short_runtime_dir  # noqa: E402
+
+# The emulator accepts any MFA code; the demo has it refuse this one, as AWS refuses a wrong code.
+WRONG_CODE = "000000"
+# moto hands out this one access key ID for every GetSessionToken session (AWS gives each
+# session its own ASIA… ID), so it is a session, not a second long-term key.
+MOTO_SESSION_KEY = "AKIAIOSFODNN7EXAMPLE"
 
 SCRIPT = r"""
 set -euo pipefail
-if [[ -t 1 ]]; then step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }; else step() { printf '\n$ %s\n' "$*"; }; fi
+if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+# run COMMAND [WHY]: print why, then the command line as typed, then run exactly that line.
+run() { printf '\n%s%s$ %s%s\n' "${2:+# $2$'\n'}" "$bold" "$1" "$plain"; eval "$1"; }
 
-step 'awsenv add jump --env        # the long-term key goes into the keyring'
-AWS_ACCESS_KEY_ID="$DEMO_KEY_ID" AWS_SECRET_ACCESS_KEY="$DEMO_SECRET" awsenv add jump --env
-
-step 'eval "$(awsenv use dev --mfa-code 123456)"'
-eval "$(awsenv use dev --mfa-code 123456)"
-echo "AWSENV_PROFILE=$AWSENV_PROFILE  AWS_CREDENTIAL_EXPIRATION=$AWS_CREDENTIAL_EXPIRATION"
-
-step 'aws sts get-caller-identity'
-aws sts get-caller-identity
-
-step 'eval "$(awsenv use prod)"      # a second role: no new MFA code'
-eval "$(awsenv use prod)"
-aws sts get-caller-identity --query Arn --output text
-
-step 'awsenv list'
-awsenv list
-
-step 'eval "$(awsenv unset)"'
-eval "$(awsenv unset)"
-awsenv status
+run 'AWS_ACCESS_KEY_ID=$ALICE_KEY_ID AWS_SECRET_ACCESS_KEY=$ALICE_SECRET awsenv add jump --env' \
+    "alice's long-term key into the keyring (--env reads it from these two variables)"
+run 'awsenv import --delete-plaintext' "robot's key, out of the plaintext ~/.aws/credentials"
+run 'eval "$(awsenv use dev --mfa-code 000000)"' 'a wrong MFA code: AWS refuses it'
+run 'eval "$(awsenv use dev --mfa-code 123456)"' 'the right code: an MFA session for jump, then the dev role'
+run 'awsenv status'
+run 'aws sts get-caller-identity' 'the AWS CLI (or any SDK) uses the credentials'
+run 'eval "$(awsenv use prod)"' 'a second role from the same MFA session: no new code'
+run 'aws sts get-caller-identity --query Arn --output text'
+run 'awsenv list'
+run 'eval "$(awsenv unset)"'
+run 'awsenv status'
 """
 
 
+def demo_config(serial: str) -> str:
+    """Every profile here works in the demo's interactive shell; each has a region, so
+    the AWS CLI needs no [default]."""
+    role = f"arn:aws:iam::{ACCOUNT}:role"
+    return f"""\
+[profile jump]
+region = eu-west-1
+mfa_serial = {serial}
+
+[profile dev]
+role_arn = {role}/dev
+source_profile = jump
+mfa_serial = {serial}
+region = eu-central-1
+
+[profile prod]
+role_arn = {role}/prod
+source_profile = jump
+mfa_serial = {serial}
+region = us-east-1
+
+[profile long]
+role_arn = {role}/long
+source_profile = jump
+mfa_serial = {serial}
+duration_seconds = 7200
+region = eu-west-1
+
+[profile ci]
+region = us-east-1
+
+[profile deploy]
+role_arn = {role}/deploy
+source_profile = ci
+region = us-east-1
+
+[profile viaproc]
+credential_process = awsenv export --format json ci
+region = us-east-1
+"""
+
+
+def refuse_wrong_code(call: Call) -> tuple[str, str] | None:
+    return MFA_FAILED if call.params.get("TokenCode") == WRONG_CODE else None
+
+
+def describe(calls: list[Call], owners: dict[str, str]) -> list[str]:
+    """What signed each call, in words: a long-term key, moto's fixed session key, or a role's key."""
+    lines, session = [], "a session"
+    for call in calls:
+        code = call.params.get("TokenCode")
+        if call.key_id in owners:
+            what = f"{owners[call.key_id]}'s long-term key, from the keyring"
+        elif call.key_id == MOTO_SESSION_KEY:
+            what = f"{session}: moto gives every session this same key ID"
+        else:
+            what = "a role session's temporary key"
+        if code:
+            what += f", with MFA code {code}" + (": refused" if code == WRONG_CODE else "")
+        if call.action == "GetSessionToken" and code != WRONG_CODE and call.key_id in owners:
+            session = f"{owners[call.key_id]}'s {'MFA session' if code else 'session'}"
+        lines.append(f"  {call.action:<18} {call.key_id:<21} {what}")
+    return lines
+
+
 def main() -> int:
+    sys.stdout.reconfigure(line_buffering=True)  # keeps our lines in order with the shell's
+    # A closed terminal (SIGHUP) or a kill (SIGTERM) still runs the clean-up below: the
+    # daemons run in sessions of their own, so no hangup reaches them.
+    for number in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(number, lambda received, _frame: sys.exit(128 + received))
     root = Path(tempfile.mkdtemp(prefix="awsenv-demo-"))
     home = root / "home"
     (home / ".aws").mkdir(parents=True)
@@ -58,8 +130,13 @@ def main() -> int:
         keyring.start()
         moto.start()
         people = create_account(moto.url)
+        alice, robot = people["alice"], people["robot"]
         moto.calls.clear()
-        (home / ".aws" / "config").write_text(config_text(people["alice"].mfa_serial))
+        moto.refuse = refuse_wrong_code
+        (home / ".aws" / "config").write_text(demo_config(alice.mfa_serial))
+        credentials = home / ".aws" / "credentials"
+        credentials.write_text(f"[ci]\naws_access_key_id = {robot.key_id}\naws_secret_access_key = {robot.secret}\n")
+        credentials.chmod(0o600)
         bin_dir = Path(sys.executable).parent
         env = {
             "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
@@ -73,14 +150,17 @@ def main() -> int:
             **keyring.env(),
         }
         print(f"awsenv demo: AWS emulator at {moto.url}, HOME in {root}, keyring and agent in {runtime}")
+        print(f"The emulator accepts any 6-digit MFA code but {WRONG_CODE}, which it refuses as AWS refuses a wrong one.")
+        # A session of its own: no controlling terminal, so nothing in the scripted part
+        # can stop to ask on /dev/tty (a refused code is not asked for again).
         flow = subprocess.run(
             ["bash", "--noprofile", "--norc", "-c", SCRIPT],
-            env={**env, "DEMO_KEY_ID": people["alice"].key_id, "DEMO_SECRET": people["alice"].secret},
-            stdin=subprocess.DEVNULL,
+            env={**env, "ALICE_KEY_ID": alice.key_id, "ALICE_SECRET": alice.secret},
+            stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
         )
-        print("\nSTS calls the emulator saw (action, signing access key):")
-        for call in moto.calls:
-            print(f"  {call.action:<16} {call.key_id}")
+        owners = {alice.key_id: alice.user, robot.key_id: robot.user}
+        print("\nSTS calls the emulator saw (action, the access key that signed it):")
+        print("\n".join(describe(moto.calls, owners)))
         if flow.returncode != 0:
             return flow.returncode
         if sys.stdin.isatty() and not os.environ.get("CI"):
@@ -100,10 +180,14 @@ def interactive(env: dict[str, str], root: Path) -> None:
         'eval "$(awsenv init bash)"\n'
     )
     print(
-        "\nAn interactive bash with awsenv initialised against the emulator. Try:\n"
-        "  awsenv use dev --mfa-code 222222    (then watch the prompt)\n"
+        "\nAn interactive bash with awsenv initialised against the emulator. Every profile\n"
+        "`awsenv list` shows works here. Try:\n"
+        "  awsenv use dev                  (then watch the prompt)\n"
+        "  awsenv use long                 (a 2 h role: asks for an MFA code, any 6 digits)\n"
+        "  awsenv use deploy               (a role from robot's key, no MFA)\n"
         "  awsenv use pr<TAB>\n"
         "  aws sts get-caller-identity\n"
+        "  cat ~/.aws/config\n"
         "Type exit to end the demo."
     )
     subprocess.run(["bash", "--noprofile", "--rcfile", str(rc), "-i"], env=env)

@@ -3,6 +3,8 @@
 is quoted once, for real, when it holds a space, a quote and a command substitution."""
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -174,3 +176,24 @@ def test_exe_path_with_quotes_in_pwsh_init(tmp_path):
     ]
     assert literals and set(literals) == {str(program)}, literals
     assert not list(tmp_path.rglob("PWNED"))
+
+
+# `make demo` on a fresh machine -----------------------------------------------------------
+def test_make_demo_in_a_fresh_virtualenv_says_what_it_installs_and_nothing_else(tmp_path):
+    """The Makefile's own install into a new virtualenv (with build isolation, so the newest
+    pip and setuptools run): one line saying what it does, no pip or setuptools warning (pip
+    shows a local project's build-backend warnings), and a plain .pth entry for the checkout,
+    so starting Python imports nothing more. PIP_NO_DEPS=1 keeps the dependencies out; the
+    demo's need for the demo extra alone is test_demo's."""
+    require("make")
+    venv = tmp_path / "venv"
+    env = {**os.environ, "PIP_NO_DEPS": "1", "MAKEFLAGS": ""}
+    done = subprocess.run(["make", f"VENV={venv}", f"{venv}/.demo"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("make demo: installing awsenv") and done.stdout.count("\n") == 1, done.stdout
+    noise = [line for line in done.stderr.splitlines() if re.search(r"setuptools|editable|backend|deprecat", line, re.I)]
+    assert noise == [], done.stderr
+    (pth,) = venv.glob("lib/python*/site-packages/__editable__*awsenv*.pth")
+    assert pth.read_text().split() == [str(ROOT)], "not a plain path entry: a finder would load in every process"
+    assert not list(venv.glob("lib/python*/site-packages/__editable__*finder*"))
