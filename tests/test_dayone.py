@@ -82,7 +82,8 @@ def test_add_reads_the_id_and_secret_lines_from_stdin(world):
     ("AKIA" + "A" * 16, "x" * 41, "40"),
     ("hello", "x" * 40, "access key ID"),
     ("AKIA" + "a" * 16, "x" * 40, "access key ID"),
-    ("", "", "needed"),
+    ("", "", "no key on stdin"),
+    ("AKIA" + "A" * 16, "", "needed"),
 ])
 def test_add_refuses_what_is_not_a_key(world, key_id, secret, says):
     line = one_line_error(world.run("add", "jump", input=f"{key_id}\n{secret}\n"), 2)

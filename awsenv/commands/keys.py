@@ -54,7 +54,11 @@ def cmd_add(args) -> None:
         secret = terminal.ask(f"Secret access key for {name}: ", echo=False)
         key = _check_key(key_id, secret)
     else:  # a pipe or a file, as `mfa set` reads its secret: the ID line, then the secret line
-        key = _check_key(sys.stdin.readline(), sys.stdin.readline())
+        key_id, secret = sys.stdin.readline(), sys.stdin.readline()
+        if not key_id.strip() and not secret.strip():
+            raise UsageError("no key on stdin: give the access key ID and the secret as two lines, "
+                             "or use --env with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+        key = _check_key(key_id, secret)
     vault.set_key(name, key)
     drop_sessions(vault, config.built_on(name))  # sessions of an older key
     print(f"awsenv: stored the key {key.access_key_id} of profile {name!r} in the keyring", file=sys.stderr)
