@@ -78,14 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = fast_args(argv)
         if args is None:
-            from .parser import build_parser
+            from .parser import build_parser, check_command, show_help
 
             parser = build_parser()
             if "_ARGCOMPLETE" in os.environ:
                 import argcomplete
 
                 argcomplete.autocomplete(parser)
+            if not argv:  # `awsenv` alone: the help, as aws-vault prints it, exit 0
+                return show_help(parser, None)
+            check_command(parser, argv)
             args = parser.parse_args(argv)
+            if args.command == "help":
+                return show_help(parser, args.topic)
         if args.command == "init":
             return init(args)
         from . import commands
@@ -93,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         return commands.run(args) or 0
     except AwsenvError as err:
         print(f"awsenv: {err}", file=sys.stderr)
+        if err.hint:
+            print(err.hint, file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("awsenv: cancelled", file=sys.stderr)

@@ -82,6 +82,34 @@ class Profile:
         return self.get("role_arn") is not None
 
     @property
+    def kind(self) -> str:
+        """`base`, `role`, or what `unsupported` names: `sso`, `web-identity`, `credential-source`."""
+        if self.get("sso_session") or self.get("sso_start_url"):
+            return "sso"
+        if self.get("web_identity_token_file"):
+            return "web-identity"
+        if self.is_role and self.get("credential_source") and not self.source_profile:
+            return "credential-source"
+        return "role" if self.is_role else "base"
+
+    def unsupported(self) -> str | None:
+        """The one line for a profile awsenv does not serve (what it is, what awsenv
+        does with it), or None. The only place that decides it: use, export, exec,
+        list and doctor all ask here."""
+        kind = self.kind
+        if kind == "sso":
+            return (f"profile {self.name!r} is an IAM Identity Center (SSO) profile, which awsenv does not "
+                    f"serve yet; awsenv leaves it to the AWS CLI: `aws sso login --profile {self.name}`")
+        if kind == "web-identity":
+            return (f"profile {self.name!r} assumes its role with a web identity token "
+                    "(web_identity_token_file); awsenv leaves it to the SDKs, which read the token themselves")
+        if kind == "credential-source":
+            source = CREDENTIAL_SOURCES.get(self.get("credential_source") or "", "where credential_source says")
+            return (f"profile {self.name!r} takes its source credentials {source} (credential_source); "
+                    f"awsenv leaves it to the SDKs: set AWS_PROFILE={self.name}, or give it a source_profile")
+        return None
+
+    @property
     def region(self) -> str | None:
         region = self.get("region")
         # botocore's validate_region_name: a host label. The AWS CLI keeps a ` # note`
@@ -120,6 +148,13 @@ class Profile:
                 f"{raw!r}; a role lasts {MIN_ROLE_DURATION} to {MAX_ROLE_DURATION} seconds"
             )
         return seconds
+
+
+CREDENTIAL_SOURCES = {
+    "Environment": "from the environment",
+    "Ec2InstanceMetadata": "from the EC2 instance metadata",
+    "EcsContainer": "from the ECS container credentials",
+}
 
 
 class Section:
@@ -275,6 +310,7 @@ class AwsConfig:
         self.credentials_file = credentials_file or credentials_path()
         self._profiles: dict[str, Profile] = {}
         text = _read(self.config_file)
+        self.exists = text is not None
         if text is not None:
             for section in parse_ini(text, str(self.config_file)):
                 name = _profile_name(section.name)
@@ -312,6 +348,11 @@ class AwsConfig:
         if section is not None:
             values = {k: v for k, v in section.values.items() if k in PROFILE_KEYS}
             return Profile(name, values, str(self.credentials_file), section.line, section.lines)
+        if not self.exists and not self.credential_sections:
+            raise UsageError(
+                f"unknown profile {name!r}: {self.config_file} does not exist; create a first profile "
+                "with `awsenv add NAME`, which offers to write it"
+            )
         hint = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         suffix = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
         raise UsageError(f"unknown profile {name!r} in {self.config_file}{suffix}")
@@ -363,15 +404,10 @@ class AwsConfig:
                 raise ConfigError(f"source_profile cycle: {loop}")
             seen.append(current.name)
             chain.append(current)
-            if not current.is_role:
-                return chain
+            if not current.is_role or current.unsupported():
+                return chain  # a profile awsenv does not serve has no source it could follow
             source = current.source_profile
             if source is None:
-                if current.get("credential_source"):
-                    raise ConfigError(
-                        f"profile {current.name!r} uses credential_source, which awsenv does not "
-                        "support; set source_profile"
-                    )
                 raise ConfigError(
                     f"{current.where()}: role profile {current.name!r} has no source_profile, "
                     "so no key can reach it"
@@ -381,6 +417,14 @@ class AwsConfig:
                     f"role profile {current.name!r} names source_profile {source!r}, which does not exist"
                 )
             current = self.profile(source)
+
+    def unsupported(self, name: str, chain: list[Profile] | None = None) -> str | None:
+        """Profile.unsupported for the first link of `name`'s chain awsenv can't serve."""
+        for profile in chain or self.chain(name):
+            sentence = profile.unsupported()
+            if sentence is not None:
+                return sentence if profile.name == name else f"{sentence} (and {name!r} is reached from it)"
+        return None
 
 
 def _profile_name(section: str) -> str | None:

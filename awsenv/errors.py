@@ -6,6 +6,7 @@ class AwsenvError(Exception):
     """A failure the user can act on. The message is one line and holds no secret."""
 
     exit_code = 1
+    hint = ""  # lines printed under the message when it needs concrete steps (no keyring)
 
 
 class UsageError(AwsenvError):
@@ -18,12 +19,24 @@ class ConfigError(UsageError):
     """A malformed or inconsistent ~/.aws/config (file and line named)."""
 
 
+class Unsupported(UsageError):
+    """A profile awsenv does not serve (SSO, web identity, credential_source)."""
+
+
 class KeyringError(AwsenvError):
     """No usable keyring, a locked keyring, a denied prompt, no D-Bus."""
 
 
 class AwsError(AwsenvError):
     """STS or IAM refused or could not be reached."""
+
+
+class Refused(AwsError):
+    """AWS answered, and refused: the request (and any MFA code in it) reached it."""
+
+
+class Unreachable(AwsError):
+    """AWS could not be reached or did not answer: nothing it carried was spent."""
 
 
 class MfaError(AwsenvError):

@@ -12,7 +12,7 @@ import time
 
 from .config import AwsConfig, Profile
 from .creds import Credentials
-from .errors import AwsenvError, KeyringError, UsageError
+from .errors import AwsenvError, KeyringError, Unreachable, UsageError
 from .session import CHAINED_ROLE_CAP, Request, Resolver, chain_serial, drop_sessions, env_seconds
 from .vault import PLAINTEXT_BACKENDS, backend_name
 
@@ -127,15 +127,22 @@ def finding(profile: str, check: str, severity: str, message: str) -> dict:
 
 
 def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
-    """Findings, and the checks that could not run (skipped, not failed)."""
+    """Findings, and the checks that could not run (skipped, not failed). A keyring
+    that can't be opened is the `keyring-backend` finding; every check that needs no
+    keyring still runs."""
     from .vault import Vault
 
     config = AwsConfig()
-    vault = Vault()
+    vault: Vault | None = Vault()
     findings: list[dict] = []
     skipped: list[dict] = []
 
-    findings += backend_findings(vault.backend)
+    try:
+        findings += backend_findings(vault.backend)
+    except KeyringError as err:
+        findings.append(finding("-", "keyring-backend", "high",
+                                f"{err}; the checks that read the keyring did not run"))
+        vault = None
 
     sources = set()
     for name in config.names():
@@ -152,12 +159,17 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
                 findings.append(finding(name, "config", "high", str(err)))
 
     resolver = Resolver(config, vault)
+    offline: Unreachable | None = None
     for name in config.names():
         profile = config.profile(name)
+        sentence = profile.unsupported()
+        if sentence is not None:
+            skipped.append({"profile": name, "check": "all", "reason": sentence})
+            continue
         if profile.is_role:
             continue
         try:
-            stored = vault.get_key(name)
+            stored = vault.get_key(name) if vault is not None else None
         except KeyringError as err:  # a damaged item: report it, audit the rest
             findings.append(finding(name, "missing-key", "high", str(err)))
             continue
@@ -168,7 +180,7 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
                                     f"run `awsenv import {name} --delete-plaintext`"))
         has_key = stored or plain or profile.get("credential_process")
         if not has_key:
-            if name in sources or profile.mfa_serial:
+            if vault is not None and (name in sources or profile.mfa_serial):
                 roles = sorted(n for n in config.built_on(name) if n != name)
                 via = f" (needed by {', '.join(roles)})" if roles else ""
                 findings.append(finding(name, "missing-key", "high",
@@ -179,8 +191,15 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
         if not profile.mfa_serial:
             findings.append(finding(name, "no-mfa", "medium",
                                     f"base profile {name!r} has no mfa_serial: its key alone is enough"))
+        if offline is not None:
+            continue  # said once below, not once per profile
         key = stored or Credentials(*plain)
-        findings += _iam_checks(resolver, profile, key, mfa_code, skipped)
+        try:
+            findings += _iam_checks(resolver, profile, key, mfa_code, skipped)
+        except Unreachable as err:
+            offline = err
+            skipped.append({"profile": "-", "check": "iam",
+                            "reason": f"{err}; the IAM checks (multiple-keys, key-age) did not run"})
     try:
         resolver.save()
     except AwsenvError:
@@ -211,6 +230,8 @@ def _iam_checks(resolver: Resolver, profile: Profile, key: Credentials, mfa_code
         user = sts.user_name(key, profile.region)
         signer = iam_credentials(resolver, profile, key, Request(name, mfa_code=mfa_code, prompt=False))
         keys = sts.list_access_keys(signer, profile.region, user)
+    except Unreachable:
+        raise  # the caller says it once for every profile
     except AwsenvError as err:
         for check in ("multiple-keys", "key-age"):
             skipped.append({"profile": name, "check": check, "reason": str(err)})

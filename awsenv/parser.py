@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from .errors import AwsenvError
+from .errors import AwsenvError, UsageError
 from .shells import NAMES as SHELL_NAMES
 
 
@@ -43,12 +43,12 @@ def _mfa_code(value: str) -> str:
 
 
 def _duration(value: str) -> int:
-    from .session import MAX_DURATION, MIN_DURATION
+    from .session import MAX_DURATION, MIN_DURATION, parse_duration
 
     try:
-        seconds = int(value)
+        seconds = parse_duration(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+        raise argparse.ArgumentTypeError(f"not a duration: {value!r} (e.g. 3600, 90m, 1h, 1h30m)") from None
     if not MIN_DURATION <= seconds <= MAX_DURATION:
         raise argparse.ArgumentTypeError(f"{seconds} is out of range: {MIN_DURATION} to {MAX_DURATION} seconds")
     return seconds
@@ -102,7 +102,7 @@ def build_parser() -> Parser:
         p.add_argument("--role-arn", metavar="ARN", help="assume this role instead of a named profile")
         p.add_argument("--from", dest="source", metavar="PROFILE", help="with --role-arn: the profile to assume it from (default: default)").completer = _profiles
         p.add_argument("--session-name", metavar="NAME", help="with --role-arn: the role session name")
-        p.add_argument("--duration", type=_duration, metavar="SECONDS", help="lifetime of the credentials")
+        p.add_argument("--duration", type=_duration, metavar="DURATION", help="lifetime of the credentials: 3600, 90m, 1h, 1h30m")
         p.add_argument("--refresh", action="store_true", help="ignore cached sessions")
         if name == "use":
             p.add_argument("--shell", choices=SHELL_NAMES + ("powershell",), help="default: the calling shell")
@@ -139,7 +139,7 @@ def build_parser() -> Parser:
     p = command("login", "open the AWS console signed in as a profile")
     profile(p, nargs="?")
     p.add_argument("--print", action="store_true", help="print the sign-in URL instead of opening a browser")
-    p.add_argument("--duration", type=_duration, metavar="SECONDS")
+    p.add_argument("--duration", type=_duration, metavar="DURATION", help="3600, 90m, 1h, 1h30m")
     p.add_argument("--mfa-code", type=_mfa_code, metavar="CODE")
     p.add_argument("--region", help="the console's region")
     p.add_argument("--role-arn", metavar="ARN")
@@ -150,12 +150,42 @@ def build_parser() -> Parser:
     p.add_argument("action", choices=("set", "remove"))
     profile(p)
 
+    p = command("help", "show the help, of awsenv or of one command")
+    p.add_argument("topic", nargs="?", metavar="COMMAND")
+
     p = command("init", "print the shell integration")
     p.add_argument("shell", choices=SHELL_NAMES + ("powershell",))
     p.add_argument("--cmd", default="awsenv", help="name of the wrapper function")
     p.add_argument("--no-prompt", action="store_true", help="do not add the segment to the prompt")
     p.add_argument("--no-refresh", action="store_true", help="do not install the refresh hook")
+    parser.commands = sub.choices
     return parser
+
+
+def check_command(parser: Parser, argv: list[str]) -> None:
+    """A mistyped command gets the close match, as an unknown profile does, instead of
+    argparse's list of every choice."""
+    if argv and not argv[0].startswith("-") and argv[0] not in parser.commands:
+        raise unknown_command(argv[0], parser.commands)
+
+
+def show_help(parser: Parser, topic: str | None) -> int:
+    """`awsenv`, `awsenv help` and `awsenv help COMMAND` print the help on stdout."""
+    if topic is None:
+        parser.print_help()
+    elif topic in parser.commands:
+        parser.commands[topic].print_help()
+    else:
+        raise unknown_command(topic, parser.commands)
+    return 0
+
+
+def unknown_command(word: str, names) -> UsageError:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]}?" if close else "`awsenv help` lists the commands"
+    return UsageError(f"unknown command {word!r}; {hint}")
 
 
 def _version() -> str:

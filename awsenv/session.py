@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 
 from .config import AwsConfig, Profile
 from .creds import Credentials, parse_rfc3339
-from .errors import AwsenvError, KeyringError, MfaError, UsageError
+from .errors import AwsenvError, KeyringError, MfaError, Refused, Unsupported, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the cached path imports neither the vault's deps nor mfa
@@ -36,6 +37,31 @@ def env_seconds(name: str, default: int, unit: str = "seconds") -> int:
         return int(raw)
     except ValueError:
         raise UsageError(f"{name} must be a number of {unit}, not {raw!r}") from None
+
+
+DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
+
+
+def parse_duration(text: str) -> int:
+    """`3600`, `90m`, `1h`, `1h30m`, `45s`, `1d`: seconds. ValueError otherwise."""
+    text = text.strip().lower()
+    if text.isascii() and text.isdigit():
+        return int(text)
+    match = DURATION.fullmatch(text)
+    if not text or match is None:
+        raise ValueError(text)
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def env_duration(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return check_duration(parse_duration(raw), name)
+    except ValueError:
+        raise UsageError(f"{name} must be a duration such as 3600, 90m or 12h, not {raw!r}") from None
 
 
 def check_duration(seconds: int, what: str = "--duration") -> int:
@@ -156,7 +182,14 @@ class Resolver:
             return None
         return creds if creds.ttl(self.clock()) > need_ttl else None
 
-    def _store(self, key: str, creds: Credentials) -> None:
+    def _store(self, key: str, creds: Credentials, explicit: bool = False) -> None:
+        """Cache what was obtained. A session of an explicit --duration is handed out
+        but does not replace a cached one that lasts longer: other profiles build on
+        that one (the 12 h MFA session under every role)."""
+        held = self.sessions.get(key)
+        if explicit and isinstance(held, dict) and not _expired(held, self.clock()) \
+                and (creds.expiration or 0) < held["Expiration"]:
+            return
         self.sessions[key] = creds.to_dict()
         self._new[key] = creds.to_dict()
 
@@ -200,13 +233,19 @@ class Resolver:
 
         for attempt in range(MFA_ATTEMPTS):
             code = self.codes.code(profile, serial, base, retry=attempt > 0)
-            self.codes.record(serial, code)
+            # A code is spent once STS has answered a request that carried it, even with
+            # a refusal; one that never reached AWS (unreachable, a timeout) may be sent again.
             try:
-                return call(code)
-            except MfaRejected:
-                if not self.codes.terminal.available or attempt == MFA_ATTEMPTS - 1:
+                creds = call(code)
+            except Refused as err:
+                self.codes.record(serial, code)
+                if not isinstance(err, MfaRejected) or not self.codes.terminal.available \
+                        or attempt == MFA_ATTEMPTS - 1:
                     raise
                 self.codes.terminal.say("awsenv: AWS rejected that MFA code; try again")
+                continue
+            self.codes.record(serial, code)
+            return creds
         raise MfaError("unreachable")  # pragma: no cover
 
     # keys --------------------------------------------------------------------
@@ -267,6 +306,9 @@ class Resolver:
     def resolve(self, request: Request) -> tuple[Credentials, list[Profile]]:
         self.request = request
         chain = self.config.chain(request.profile)
+        sentence = self.config.unsupported(request.profile, chain)
+        if sentence is not None:
+            raise Unsupported(sentence)
         if request.duration is not None:
             check_duration(request.duration)
         try:
@@ -288,7 +330,8 @@ class Resolver:
         serial = chain_serial(chain)
         key = role_key(profile, serial)
         # An explicit --duration asks for a session of that length, not a cached one.
-        found = None if top and self.request.duration is not None else self.cached(key, need_ttl)
+        explicit = top and self.request.duration is not None
+        found = None if explicit else self.cached(key, need_ttl)
         if found is not None:
             return found
 
@@ -326,7 +369,7 @@ class Resolver:
             else:
                 source_creds = self._mfa_session(source, serial, SOURCE_MIN_TTL, None, profile.name)
             creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), **params)
-        self._store(key, creds)
+        self._store(key, creds, explicit)
         return creds
 
     def mfa_session(self, base: Profile, request: Request) -> Credentials:
@@ -336,9 +379,7 @@ class Resolver:
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
         explicit = self.request.duration if top else None
-        duration = explicit or check_duration(
-            env_seconds("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL), "AWSENV_SESSION_TTL"
-        )
+        duration = explicit or env_duration("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL)
         return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name, fresh=bool(explicit))
 
     def _mfa_session(
@@ -350,9 +391,7 @@ class Resolver:
         if found is not None:
             return found
         if duration is None:
-            duration = check_duration(
-                env_seconds("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL), "AWSENV_SESSION_TTL"
-            )
+            duration = env_duration("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL)
         key_creds = self.long_term_key(profile, for_profile)
         if key_creds.session_token:
             return key_creds  # credential_process already gave a session
@@ -367,7 +406,7 @@ class Resolver:
             )
         else:
             creds = sts.get_session_token(key_creds, profile.region, duration, None, None)
-        self._store(key, creds)
+        self._store(key, creds, fresh)
         return creds
 
 

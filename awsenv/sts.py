@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from .creds import Credentials
-from .errors import AwsError, MfaError
+from .errors import AwsError, MfaError, Refused, Unreachable
 
 # A dead endpoint must be reported in seconds, not after minutes of retries.
 CONNECT_TIMEOUT = 3
@@ -17,7 +17,7 @@ READ_TIMEOUT = 4  # STS answers in well under a second; a silent one costs 2 × 
 MAX_ATTEMPTS = 2
 
 
-class MfaRejected(MfaError):
+class MfaRejected(MfaError, Refused):
     """STS refused the MFA code; a terminal may ask again."""
 
 
@@ -84,16 +84,16 @@ def _call(what: str, fn, **params):
         if code == "AccessDenied" and "MultiFactorAuthentication" in message:
             raise MfaRejected(f"{what}: the MFA code was rejected ({message})") from None
         if code in ("InvalidClientTokenId", "SignatureDoesNotMatch"):
-            raise AwsError(
+            raise Refused(
                 f"{what}: AWS does not accept the access key ({code}); it may be expired, "
                 "deactivated or deleted"
             ) from None
         if code == "ExpiredToken":
-            raise AwsError(f"{what}: the session has expired (ExpiredToken)") from None
-        raise AwsError(f"{what}: {code}: {message}" if message else f"{what}: {code}") from None
+            raise Refused(f"{what}: the session has expired (ExpiredToken)") from None
+        raise Refused(f"{what}: {code}: {message}" if message else f"{what}: {code}") from None
     except (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError) as err:
         endpoint = getattr(err, "kwargs", {}).get("endpoint_url", "")
-        raise AwsError(f"{what}: AWS is unreachable {endpoint}".rstrip()) from None
+        raise Unreachable(f"{what}: AWS is unreachable {endpoint}".rstrip()) from None
     except BotoCoreError as err:
         raise AwsError(f"{what}: {'; '.join(str(err).splitlines())}") from None
     except ResponseParserError:
@@ -137,7 +137,7 @@ def assume_role(
         return _session(_call(f"AssumeRole {role_arn}", sts.assume_role, **params))
     except AwsError as err:
         if "AccessDenied" in str(err) and not isinstance(err, MfaRejected):
-            raise AwsError(f"access denied assuming role {role_arn}") from None
+            raise Refused(f"access denied assuming role {role_arn}") from None
         raise
 
 

@@ -24,11 +24,19 @@ from .errors import KeyringError
 SERVICE = "awsenv"
 SESSIONS = "sessions"
 
-NO_KEYRING = (
-    "no usable keyring backend ({backend}); awsenv will not keep keys in plaintext. "
-    "Ways out: start a Secret Service (gnome-keyring-daemon, KeePassXC) on a D-Bus session, "
-    "use KWallet, or set PYTHON_KEYRING_BACKEND to an encrypting backend"
-)
+NO_KEYRING_HINT = """\
+  Linux with no desktop session: run awsenv in a D-Bus session with a Secret Service:
+    dbus-run-session -- bash
+    echo -n 'a password' | gnome-keyring-daemon --unlock --components=secrets
+  WSL: the same, or keep the key on the Windows side with, in ~/.aws/config,
+    credential_process = awsenv.exe export --format json PROFILE
+  macOS and Windows need nothing: their own keyring is used."""
+
+
+def no_keyring(what: str) -> KeyringError:
+    err = KeyringError(f"no usable keyring ({what}); awsenv keeps no key in plaintext")
+    err.hint = NO_KEYRING_HINT
+    return err
 
 
 def _backend():
@@ -41,11 +49,12 @@ def _backend():
     if backend is None:
         backend = keyring.get_keyring()
         if isinstance(backend, fail.Keyring) or getattr(backend, "priority", 1) <= 0:
-            raise KeyringError(NO_KEYRING.format(backend=backend_name(backend)))
+            found = isinstance(backend, fail.Keyring)
+            raise no_keyring("no backend found" if found else f"{backend_name(backend)} is not usable")
         if backend_name(backend) in PLAINTEXT_BACKENDS and not _chosen_explicitly():
             # keyrings.alt's plaintext file wins discovery on a headless machine; it
             # must be a choice, never a silent fallback.
-            raise KeyringError(NO_KEYRING.format(backend=f"only {backend_name(backend)}, which does not encrypt"))
+            raise no_keyring(f"only {backend_name(backend)}, which does not encrypt")
         _remember(backend)
     return backend
 
@@ -118,7 +127,7 @@ def _translated(action: str) -> Iterator[None]:
         from keyring.errors import KeyringLocked, NoKeyringError
 
         if isinstance(err, NoKeyringError):
-            raise KeyringError(NO_KEYRING.format(backend="none found")) from None
+            raise no_keyring("none found") from None
         if isinstance(err, KeyringLocked):
             raise KeyringError(f"the keyring is locked; unlock it and try again ({action})") from None
         detail = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -135,6 +144,10 @@ class Vault:
             with _translated("opening the keyring"):
                 self._backend = _backend()
         return self._backend
+
+    def open(self) -> None:
+        """Fail now, with the way out, rather than after someone typed a secret."""
+        self.backend  # noqa: B018 - opening it is the point
 
     def _get(self, item: str) -> str | None:
         with _translated("reading the keyring"):

@@ -10,7 +10,7 @@ import time
 from .. import environ, shells
 from ..config import AwsConfig
 from ..creds import Credentials, format_ttl, rfc3339
-from ..errors import AwsenvError, UsageError
+from ..errors import AwsenvError, Unsupported, UsageError
 from ..session import Request, Resolver
 from .common import emit, target_shell
 
@@ -91,10 +91,11 @@ def cmd_export(args) -> None:
 
 def cmd_exec(args) -> int:
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-    if not command:
-        raise UsageError("exec needs a command: awsenv exec PROFILE -- CMD [ARG...]")
     creds, region, name, adhoc = _resolve(args)
     env = environ.apply(environ.use_plan(creds, name, region, os.environ, adhoc), dict(os.environ))
+    if not command:  # as aws-vault does: a subshell with the credentials
+        command = [os.environ.get("SHELL") or "/bin/sh"]
+        print(f"awsenv: starting {command[0]} with the credentials of {name}; `exit` leaves it", file=sys.stderr)
     sys.stdout.flush()
     try:
         os.execvpe(command[0], command, env)
@@ -188,7 +189,12 @@ def cmd_status(args) -> None:
 def cmd_whoami(args) -> None:
     from .. import sts
 
-    identity = sts.caller_identity(None, None)
+    key_id, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+    if not key_id or not secret:
+        # Not botocore's search through ~/.aws: whoami tells what this shell holds.
+        raise UsageError("no AWS credentials are active in this shell; run `awsenv use PROFILE` first")
+    creds = Credentials(key_id, secret, os.environ.get("AWS_SESSION_TOKEN") or None)
+    identity = sts.caller_identity(creds, None)
     emit("".join(f"{key}: {identity[key]}\n" for key in ("Arn", "Account", "UserId")))
 
 
@@ -199,6 +205,9 @@ def cmd_login(args) -> None:
     config = AwsConfig()
     name, _adhoc = _target(config, args)
     chain = config.chain(name)
+    sentence = config.unsupported(name, chain)
+    if sentence is not None:
+        raise Unsupported(sentence)
     region = args.region or chain[0].region or chain[-1].region
     duration = check_duration(args.duration) if args.duration else None
     if chain[0].is_role:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -15,16 +16,23 @@ from .common import Vault, emit
 
 
 # keys -----------------------------------------------------------------------------
+KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # IAM's bound: 16 to 128 characters
+SECRET = re.compile(r"[A-Za-z0-9+/]{40}")  # what IAM hands out: 40 base64 characters
+
+
 def _check_key(key_id: str, secret: str) -> Credentials:
     key_id, secret = key_id.strip(), secret.strip()
     if not key_id or not secret:
         raise UsageError("both an access key ID and a secret access key are needed")
     if key_id.startswith("ASIA"):
         raise UsageError("that is a temporary key (ASIA...); add the long-term key of an IAM user (AKIA...)")
-    if not key_id.isalnum() or not 16 <= len(key_id) <= 128:
-        raise UsageError("that does not look like an access key ID (AKIA followed by letters and digits)")
-    if any(c.isspace() for c in secret):
-        raise UsageError("a secret access key has no spaces")
+    if not KEY_ID.fullmatch(key_id):
+        raise UsageError("that does not look like an access key ID (AKIA followed by capitals and digits)")
+    if not SECRET.fullmatch(secret):
+        raise UsageError(
+            f"that does not look like a secret access key ({len(secret)} characters; "
+            "AWS gives 40 letters, digits, + and /)"
+        )
     return Credentials(key_id, secret)
 
 
@@ -36,16 +44,21 @@ def cmd_add(args) -> None:
     if config.has(name) and config.profile(name).is_role:
         source = config.profile(name).source_profile
         raise UsageError(f"profile {name!r} is a role; add the key to its source profile {source!r}")
+    vault = Vault()
+    vault.open()  # before anyone types a secret: without a keyring, no questions
     terminal = Terminal()
     if args.env:
         key = _check_key(os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
-    else:
-        if not terminal.available:
-            raise UsageError("no terminal to read the key from; use --env with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+    elif sys.stdin.isatty() and terminal.available:
         key_id = terminal.ask(f"Access key ID for {name}: ")
         secret = terminal.ask(f"Secret access key for {name}: ", echo=False)
         key = _check_key(key_id, secret)
-    vault = Vault()
+    else:  # a pipe or a file, as `mfa set` reads its secret: the ID line, then the secret line
+        key_id, secret = sys.stdin.readline(), sys.stdin.readline()
+        if not key_id.strip() and not secret.strip():
+            raise UsageError("no key on stdin: give the access key ID and the secret as two lines, "
+                             "or use --env with AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY")
+        key = _check_key(key_id, secret)
     vault.set_key(name, key)
     drop_sessions(vault, config.built_on(name))  # sessions of an older key
     print(f"awsenv: stored the key {key.access_key_id} of profile {name!r} in the keyring", file=sys.stderr)
@@ -81,14 +94,15 @@ def cmd_import(args) -> None:
     vault = Vault()
     for name in names:
         vault.set_key(name, Credentials(*config.plaintext_key(name)))
-        print(f"awsenv: moved the key of profile {name!r} into the keyring", file=sys.stderr)
+        print(f"awsenv: stored the key of profile {name!r} in the keyring", file=sys.stderr)
     if args.delete_plaintext:
         remove_plaintext(config.credentials_file, names)
         print(f"awsenv: removed the plaintext keys from {config.credentials_file}", file=sys.stderr)
     else:
         print(
-            f"awsenv: the keys are still in {config.credentials_file}; rerun with --delete-plaintext "
-            "to remove them",
+            f"awsenv: warning: the plaintext copy is still in {config.credentials_file} "
+            f"(list shows stored+PLAINTEXT, doctor plaintext-key); "
+            f"`awsenv import {' '.join(names)} --delete-plaintext` removes it",
             file=sys.stderr,
         )
 
@@ -120,7 +134,12 @@ def cmd_clear(args) -> None:
 def cmd_list(args) -> None:
     config = AwsConfig()
     vault = Vault()
-    sessions = vault.load_sessions()
+    try:
+        sessions = vault.load_sessions()
+    except KeyringError as err:
+        # The profiles come from the config alone; say once why keys and sessions don't.
+        print(f"awsenv: {err}; keys and sessions are not shown", file=sys.stderr)
+        vault, sessions = None, {}
     now = time.time()
     rows = []
     for name in config.names():
@@ -131,12 +150,13 @@ def cmd_list(args) -> None:
             serial = chain_serial(chain)
         except AwsenvError:
             chain = [profile]
-        if profile.is_role:
-            source = profile.source_profile
-            key_state = None
+        source, key_state, plaintext = profile.source_profile, None, False
+        if profile.unsupported():
+            source, cache_key = None, None
+        elif profile.is_role:
             cache_key = role_key(profile, serial)
         else:
-            source, key_state = _key_source(config, vault, profile)
+            source, key_state, plaintext = _key_source(config, vault, profile)
             cache_key = session_key(name, profile.mfa_serial)
         entry = sessions.get(cache_key)
         expires = entry.get("Expiration") if isinstance(entry, dict) else None
@@ -145,10 +165,11 @@ def cmd_list(args) -> None:
         rows.append(
             {
                 "profile": name,
-                "kind": "role" if profile.is_role else "base",
+                "kind": profile.kind,
                 "source": source,
                 "mfa": serial,
                 "key_stored": key_state,
+                "plaintext": plaintext,
                 "session_expires": rfc3339(expires) if expires else None,
                 "session_seconds_left": int(expires - now) if expires else None,
             }
@@ -158,27 +179,37 @@ def cmd_list(args) -> None:
         return
     table = [("PROFILE", "KIND", "SOURCE", "MFA", "KEY", "SESSION")]
     for row in rows:
-        key = {True: "stored", False: "missing", None: "-", "plaintext": "PLAINTEXT", "damaged": "DAMAGED"}[
-            row["key_stored"]
-        ]
+        key = KEY_WORDS[row["key_stored"]]
+        if row["plaintext"]:
+            key = "PLAINTEXT" if key in ("missing", "-") else f"{key}+PLAINTEXT"
         left = format_ttl(row["session_seconds_left"]) if row["session_seconds_left"] else "-"
         table.append((row["profile"], row["kind"], row["source"] or "-", "yes" if row["mfa"] else "no", key, left))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     emit("".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in table))
 
 
-def _key_source(config: AwsConfig, vault: Vault, profile) -> tuple[str, object]:
+# The KEY column for each key_stored value of the JSON.
+KEY_WORDS = {True: "stored", False: "missing", None: "-", "damaged": "DAMAGED", "unknown": "?"}
+
+
+def _key_source(config: AwsConfig, vault, profile) -> tuple[str, object, bool]:
+    """Where the base profile's key comes from, whether the keyring holds it (True,
+    False, "damaged", or "unknown" without a keyring), and whether a plaintext copy
+    lies in the credentials file: doctor's `plaintext-key` is that last fact."""
     if profile.get("credential_process"):
-        return "credential_process", None
+        return "credential_process", None, False
+    plaintext = config.plaintext_key(profile.name) is not None
+    if vault is None:
+        return "keyring", "unknown", plaintext
     try:
         stored = vault.get_key(profile.name)
     except KeyringError:
-        return "keyring", "damaged"
+        return "keyring", "damaged", plaintext
     if stored is not None:
-        return "keyring", True
-    if config.plaintext_key(profile.name):
-        return "credentials file", "plaintext"
-    return "keyring", False
+        return "keyring", True, plaintext
+    if plaintext:
+        return "credentials file", False, True
+    return "keyring", False, False
 
 
 # key hygiene ----------------------------------------------------------------------------
