@@ -308,6 +308,17 @@ def test_pwsh_quote_alone(value):
     assert ps_assignments(pwsh.export("AWSENV_T", value) + "\n") == [("AWSENV_T", value)]
 
 
+def test_pwsh_quote_doubles_only_quote_characters():
+    """Each character that is not one of PowerShell's single quotes is kept as it is
+    (found by mutation testing: a quote set with extra characters went unnoticed)."""
+    quote = shells.get("pwsh").quote
+    for c in map(chr, range(32, 0x2100)):
+        if c not in PS_SINGLE_QUOTES:
+            assert quote(c) == f"'{c}'", repr(c)
+    for c in PS_SINGLE_QUOTES:
+        assert quote(c) == f"'{c}{c}'"
+
+
 @settings(max_examples=300, deadline=None)
 @given(values=st.lists(VALUES, min_size=1, max_size=30))
 def test_pwsh_drawn_values_parse_and_decode(values):
