@@ -67,6 +67,7 @@ def rotate(name: str, mfa_code: str | None, say=lambda text: print(f"awsenv: {te
         except AwsenvError as cleanup:
             say(f"could not delete the new key {new.access_key_id}: {cleanup}; delete it in IAM")
         if isinstance(err, KeyboardInterrupt):
+            say(f"rotation of {name!r} cancelled, the old key {old.access_key_id} is kept")
             raise
         raise AwsenvError(f"rotation of {name!r} failed, the old key {old.access_key_id} is kept: {err}") from None
 

@@ -42,6 +42,11 @@ CACHED_BUDGET_MS = 120.0
 CACHED_RATIO = 3.5
 INIT_BUDGET_MS = 60.0
 COMPLETION_BUDGET_MS = 120.0
+# A dead STS is reported in seconds (sts.py: 3 s connect, 4 s read, 2 attempts); the
+# test suite only checks "seconds, not minutes", with a wide margin.
+SILENT_STS_BUDGET_MS = 15000.0
+REFUSED_STS_BUDGET_MS = 8000.0
+DEAD_STS_RUNS = 3
 HOOK_CALLS = 1000
 ACTIVE_CALLS = 100
 
@@ -453,6 +458,30 @@ class Bench:
                  + "; run as the bash hook runs it (_ARGCOMPLETE=1, COMP_LINE, COMP_POINT), "
                    "output through _ARGCOMPLETE_STDOUT_FILENAME")
 
+    def bench_dead_sts(self) -> None:
+        """`use` with no MFA session against an STS that never answers (a listener that
+        never accepts) and one that refuses (a port bound but not listened on)."""
+        import socket
+
+        with socket.socket() as silent, socket.socket() as refused:
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(64)  # the kernel completes the handshake; nobody ever answers
+            refused.bind(("127.0.0.1", 0))
+            for name, sock, budget in (("silent", silent, SILENT_STS_BUDGET_MS),
+                                       ("refusing", refused, REFUSED_STS_BUDGET_MS)):
+                series = Series(f"{name} STS")
+                env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{sock.getsockname()[1]}"}
+                for _ in range(DEAD_STS_RUNS):
+                    done = self.awsenv("use", "jump", "--mfa-code", self.next_code(), "--shell", "bash",
+                                       "--refresh", env=env)
+                    if done.rc != 1 or "unreachable" not in done.err:
+                        series.failures.append(f"rc {done.rc}: {done.err.strip()[:200]}")
+                    series.add(done)
+                ok = series.median() <= budget and not series.failures
+                self.row("dead STS", f"`awsenv use jump` against a {name} STS", series,
+                         budget=f"≤ {budget / 1000:.0f} s", verdict="PASS" if ok else "FAIL",
+                         extra=("failed: " + series.failures[0]) if series.failures else "one line, exit 1")
+
     # in-shell rows
     def shim(self) -> tuple[Path, Path]:
         """A stand-in for the real program that logs each start, then execs it."""
@@ -645,7 +674,7 @@ def main() -> int:
     try:
         bench.start()
         for step in (bench.bench_switches, bench.bench_memory, bench.bench_startup, bench.bench_active,
-                     bench.bench_hook):
+                     bench.bench_hook, bench.bench_dead_sts):
             try:
                 step()
             except Exception as err:  # noqa: BLE001 - one broken row must not hide the others

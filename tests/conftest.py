@@ -26,6 +26,24 @@ def require(tool: str) -> str:
     return path
 
 
+def require_module(name: str):
+    """The same rule for a Python module the tests need: skip locally, fail under CI."""
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError as err:
+        if os.environ.get("CI"):
+            pytest.fail(f"the Python module {name} is not installed, and CI must have it ({err})")
+        pytest.skip(f"the Python module {name} is not installed")
+
+
+def module_available(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
 @pytest.fixture(scope="session")
 def moto():
     server = MotoServer().start()
@@ -127,31 +145,62 @@ def world(moto, tmp_path):
     shutil.rmtree(runtime, ignore_errors=True)
 
 
-@pytest.fixture
-def hanging_endpoint():
-    """A TCP server on 127.0.0.1 that accepts and never answers: a network that hangs."""
-    import socket
-    import threading
+class Hanging:
+    """A TCP server on 127.0.0.1 that accepts and never answers: a network that hangs.
+    `connected` is set once a client got through, so a test can act while the client is
+    certainly waiting (instead of sleeping and hoping)."""
 
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(8)
-    held = []
-    stop = threading.Event()
+    def __init__(self) -> None:
+        import socket
+        import threading
 
-    def accept():
-        server.settimeout(0.2)
-        while not stop.is_set():
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(8)
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.connected = threading.Event()
+        self._held = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        self.server.settimeout(0.2)
+        while not self._stop.is_set():
             try:
-                held.append(server.accept()[0])
+                self._held.append(self.server.accept()[0])
             except OSError:
                 continue
+            self.connected.set()
 
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    server.close()
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for conn in self._held:
+            conn.close()
+        self.server.close()
+
+
+@pytest.fixture
+def hanging():
+    server = Hanging()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hanging_endpoint(hanging):
+    """The URL of `hanging`."""
+    return hanging.url
+
+
+@pytest.fixture
+def refused_endpoint():
+    """A URL on 127.0.0.1 that refuses every connection, for certain: the port is bound
+    (so nobody else gets it) but never listened on, and Linux answers a SYN to such a
+    port with a reset. Held for the whole test."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"

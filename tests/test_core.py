@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -138,16 +137,10 @@ def test_base_without_mfa_exports_a_session_not_the_key(world):
 
 
 # 6 ---------------------------------------------------------------------------------
-def closed_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
-
-
-def test_cached_role_works_with_the_network_down(world):
+def test_cached_role_works_with_the_network_down(world, refused_endpoint):
     world.add_keys()
     first = use(world, "dev", "--mfa-code", "123456")
-    down = {"AWS_ENDPOINT_URL": closed_port()}
+    down = {"AWS_ENDPOINT_URL": refused_endpoint}
     again = use(world, "dev", env=down)
     assert again["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
 
@@ -274,13 +267,19 @@ def test_duration_out_of_range(world):
     assert "out of range" in line
 
 
-def test_sts_unreachable_is_reported_quickly(world):
+# "Reported in seconds, not after minutes of retries" is behaviour, so it is checked
+# here with a wide margin (botocore's defaults would take minutes); how many seconds
+# exactly is a speed figure and belongs to `make bench`.
+IN_SECONDS = 60
+
+
+def test_sts_unreachable_is_reported_in_seconds(world, refused_endpoint):
     world.add_keys()
     started = time.monotonic()
-    done = world.run("use", "jump", "--mfa-code", "123456", "--shell", "bash", env={"AWS_ENDPOINT_URL": closed_port()})
+    done = world.run("use", "jump", "--mfa-code", "123456", "--shell", "bash", env={"AWS_ENDPOINT_URL": refused_endpoint})
     line = one_line_error(done, 1)
     assert "unreachable" in line
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < IN_SECONDS
 
 
 def test_sts_that_never_answers_is_reported_within_seconds(world, hanging_endpoint):
@@ -289,7 +288,7 @@ def test_sts_that_never_answers_is_reported_within_seconds(world, hanging_endpoi
     done = world.run("use", "jump", "--mfa-code", "123456", "--shell", "bash", env={"AWS_ENDPOINT_URL": hanging_endpoint})
     line = one_line_error(done, 1)
     assert "unreachable" in line
-    assert time.monotonic() - started < 15
+    assert time.monotonic() - started < IN_SECONDS
 
 
 def test_no_keyring_backend_fails_and_writes_nothing(world):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -15,6 +16,12 @@ from test_structure import wait_for_agent
 def keyring_set(world, item: str, value: str) -> None:
     code = "import keyring, sys; keyring.set_password('awsenv', sys.argv[1], sys.argv[2])"
     subprocess.run([sys.executable, "-c", code, item, value], env=world.env, check=True)
+
+
+def keyring_get(world, item: str) -> str | None:
+    code = "import keyring, sys; print(keyring.get_password('awsenv', sys.argv[1]))"
+    done = subprocess.run([sys.executable, "-c", code, item], env=world.env, check=True, capture_output=True, text=True)
+    return done.stdout.rstrip("\n")
 
 
 def test_a_section_header_may_carry_a_comment(world):
@@ -43,8 +50,19 @@ def test_corrupt_keyring_items_are_one_line(world):
     rows = {r["profile"]: r for r in json.loads(world.ok("list", "--json").stdout)["profiles"]}
     assert rows["jump"]["key_stored"] == "damaged"
     keyring_set(world, "sessions", json.dumps({"x": {"Expiration": "soon"}, "y": 3}))
-    world.ok("use", "ci", "--shell", "bash")
-    world.ok("list")
+    world.moto.calls.clear()
+    env = use(world, "ci", env={"AWSENV_AGENT": "0"})  # no agent: the damaged item itself is read
+    assert env["AWSENV_PROFILE"] == "ci" and env["AWS_SESSION_TOKEN"]
+    assert world.moto.actions() == [("GetSessionToken", world.robot.key_id)]
+    # The bad entries were dropped when the new session was written; the good one stays.
+    stored = json.loads(keyring_get(world, "sessions"))
+    assert "x" not in stored and "y" not in stored
+    assert [json.loads(k)[:2] for k in stored if k != "mfa-used"] == [["session", "ci"]]
+    rows = {r["profile"]: r for r in json.loads(world.ok("list", "--json").stdout)["profiles"]}
+    assert rows["ci"]["session_seconds_left"] > 3600
+    assert all(rows[p]["session_seconds_left"] is None for p in rows if p != "ci")
+    table = world.ok("list").stdout
+    assert re.search(r"^ci\s+base\s+keyring\s+no\s+stored\s+1[12]h[0-5][0-9]m$", table, re.M), table
 
 
 def test_a_failed_role_keeps_the_mfa_session_and_the_spent_code(world):

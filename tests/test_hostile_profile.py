@@ -17,7 +17,8 @@ USE = {
     # strict mode: a failing awsenv or an unset variable ends the script with an error
     "bash": 'set -euo pipefail; eval "$(awsenv use "$P" --mfa-code 123456 --shell bash)"\n',
     "zsh": 'set -eu; eval "$(awsenv use "$P" --mfa-code 123456 --shell zsh)"\n',
-    "fish": 'awsenv use "$P" --mfa-code 123456 --shell fish | source\n',
+    # `| source` would hide the status of a failed use: keep the output, check, then source
+    "fish": 'awsenv use "$P" --mfa-code 123456 --shell fish > use.fish; or exit 3; source use.fish\n',
 }
 PRINT_PROFILE = 'printf %s "$AWSENV_PROFILE"\n'
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_core import env_after, secrets_on_disk, use
+from test_core import secrets_on_disk, use
 from world import boto_client
 
 HERE = Path(__file__).resolve().parent
@@ -242,7 +242,9 @@ def test_doctor_clean_exits_zero(world):
 
 # login ------------------------------------------------------------------------------
 class Federation:
-    """A stand-in for the AWS federation endpoint on 127.0.0.1."""
+    """A stand-in for the AWS federation endpoint on 127.0.0.1. It records every query
+    it was sent, and its sign-in token names the session it was made for, so a test can
+    tell which credentials went where."""
 
     def __init__(self):
         self.requests: list[dict] = []
@@ -252,7 +254,8 @@ class Federation:
             def do_GET(self):
                 query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query))
                 outer.requests.append(query)
-                body = json.dumps({"SigninToken": "token-from-stand-in"}).encode()
+                session = json.loads(query.get("Session") or "{}")
+                body = json.dumps({"SigninToken": token_for(session.get("sessionId", ""))}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -269,6 +272,20 @@ class Federation:
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+def token_for(session_id: str) -> str:
+    return f"token-for-{session_id}"
+
+
+def identity_of(world, session: dict) -> str:
+    """The ARN AWS (the emulator) sees for the session the stand-in was sent."""
+    import boto3
+
+    sts = boto3.client("sts", endpoint_url=world.moto.url, region_name="us-east-1",
+                       aws_access_key_id=session["sessionId"], aws_secret_access_key=session["sessionKey"],
+                       aws_session_token=session["sessionToken"])
+    return sts.get_caller_identity()["Arn"]
 
 
 @pytest.fixture
@@ -288,23 +305,33 @@ def test_login_url_for_a_role(world, federation):
     query = dict(urllib.parse.parse_qsl(parts.query))
     assert f"{parts.scheme}://{parts.netloc}{parts.path}" == federation.url
     assert query["Action"] == "login" and query["Issuer"] == "awsenv"
-    assert query["SigninToken"] == "token-from-stand-in"
     assert query["Destination"] == "https://console.aws.amazon.com/?region=eu-central-1"
-    sent = federation.requests[0]
+    (sent,) = federation.requests
     assert sent["Action"] == "getSigninToken" and sent["SessionDuration"] == "1800"
     session = json.loads(sent["Session"])
     assert set(session) == {"sessionId", "sessionKey", "sessionToken"}
-    assert session["sessionId"].startswith("ASIA") and session["sessionToken"]
+    assert query["SigninToken"] == token_for(session["sessionId"]), "the token for the session sent"
     assert [a for a, _ in world.moto.actions()] == ["GetSessionToken", "AssumeRole"]
+    # What was sent is the role's session, the one `use dev` now reuses, and not the
+    # MFA session of jump that signed the AssumeRole.
+    role = json.loads(world.ok("export", "dev", "--format", "json").stdout)
+    jump = json.loads(world.ok("export", "jump", "--format", "json").stdout)
+    assert [a for a, _ in world.moto.actions()] == ["GetSessionToken", "AssumeRole"], "both came from the cache"
+    assert session == {"sessionId": role["AccessKeyId"], "sessionKey": role["SecretAccessKey"],
+                       "sessionToken": role["SessionToken"]}
+    assert session["sessionId"] != jump["AccessKeyId"] and world.moto.calls[1].key_id == jump["AccessKeyId"]
+    assert ":assumed-role/dev/" in identity_of(world, session)
 
 
 def test_login_base_profile_goes_through_federation_token(world, federation):
     world.add_keys()
-    world.ok("login", "ci", "--print", env={"AWSENV_FEDERATION_URL": federation.url})
+    url = world.ok("login", "ci", "--print", env={"AWSENV_FEDERATION_URL": federation.url}).stdout.strip()
     assert world.moto.actions() == [("GetFederationToken", world.robot.key_id)]
-    session = json.loads(federation.requests[0]["Session"])
+    (sent,) = federation.requests
+    session = json.loads(sent["Session"])
     assert session["sessionId"] != world.robot.key_id and session["sessionToken"]
-    assert "SessionDuration" not in federation.requests[0]
+    assert "SessionDuration" not in sent
+    assert dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["SigninToken"] == token_for(session["sessionId"])
 
 
 def test_login_opens_the_browser(world, federation):
@@ -319,7 +346,8 @@ def test_login_opens_the_browser(world, federation):
     url = opened.read_text()
     assert url.startswith(federation.url + "?")
     query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
-    assert query["Action"] == "login" and query["SigninToken"] == "token-from-stand-in"
+    session = json.loads(federation.requests[0]["Session"])
+    assert query["Action"] == "login" and query["SigninToken"] == token_for(session["sessionId"])
     assert world.robot.secret not in done.stderr + url
 
 
@@ -459,6 +487,5 @@ def test_adhoc_role_errors(world):
     done = world.run("use", "--role-arn", "not-an-arn", "--from", "jump", "--shell", "bash")
     assert done.returncode == 2 and "role ARN" in done.stderr and done.stdout == ""
     done = world.run("use", "dev", "--role-arn", "arn:aws:iam::123456789012:role/prod", "--shell", "bash")
-    assert done.returncode == 2 and "not both" in done.stderr
-    env = env_after(world, "")
-    assert "AWSENV_PROFILE" not in env
+    assert done.returncode == 2 and "not both" in done.stderr and done.stdout == ""
+    assert world.moto.actions() == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import AWSENV, require
+from conftest import AWSENV, require, require_module
 from terminal import INIT, READY, Terminal, now
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,7 +69,9 @@ def test_use_sets_variables_and_prompt_shows_segment(world, term, shell):
 @pytest.mark.parametrize("shell", ("bash", "zsh"))
 def test_prompt_segment_format(world, term, shell):
     t = term(shell)
-    cases = [(3 * 3600 + 5 * 60 + 30, "prod 3h05m"), (42 * 60 + 5, "prod 42m"), (300, "prod 5m!"),
+    cases = [(3 * 3600 + 5 * 60 + 30, "prod 3h05m"), (42 * 60 + 30, "prod 42m"),
+             # 5m30s: half a minute of slack for a second boundary between setting and drawing
+             (5 * 60 + 30, "prod 5m!"),
              (-5, "prod expired")]
     for left, shown in cases:
         out = t.run(f"AWSENV_PROFILE=prod AWSENV_EXPIRES=$((EPOCHSECONDS + {left})) awsenv_prompt")
@@ -222,7 +224,7 @@ def test_reprompt_renews_with_typed_code(world, term, shell):
 
 
 @pytest.mark.parametrize("shell", INTERACTIVE)
-def test_reprompt_empty_answer_skips_until_expiry(world, term, shell):
+def test_reprompt_empty_answer_skips_until_expiry_then_asks_once(world, term, shell):
     t = start_short_jump(world, term, shell, "111111")
     t.child.send("\r")
     t.prompt()
@@ -232,6 +234,27 @@ def test_reprompt_empty_answer_skips_until_expiry(world, term, shell):
     assert MFA_QUESTION not in t.output[mark:]
     assert t.value("AWSENV_PROFILE") == "jump"
     assert 0 < t.number("AWSENV_EXPIRES") - now() <= 900
+    # The declined refresh left "not before expiry" behind. Move both to 10 s from now,
+    # the state the hook would see then, rather than wait a quarter of an hour.
+    assert t.number("AWSENV_NEXT_CHECK") == t.number("AWSENV_EXPIRES")
+    expires = now() + 10
+    t.run(f"{export(shell, 'AWSENV_EXPIRES', str(expires))}; {export(shell, 'AWSENV_NEXT_CHECK', str(expires))}")
+    mark = len(t.output)
+    t.run("")
+    assert MFA_QUESTION not in t.output[mark:], "asked again before expiry"
+    while now() <= expires:  # waiting for the clock, not timing anything
+        time.sleep(0.2)
+    t.child.send("\r")
+    out = t.expect(MFA_QUESTION)  # expired: asked once more
+    assert "have expired" in out, out
+    t.child.send("\r")
+    t.prompt()
+    mark = len(t.output)
+    for _ in range(3):
+        t.run("")
+    assert MFA_QUESTION not in t.output[mark:], "asked again after the second decline"
+    assert t.value("AWSENV_PROFILE") == "jump"
+    assert "(jump expired) " in t.run("")
 
 
 @pytest.mark.parametrize("shell", INTERACTIVE)
@@ -297,8 +320,8 @@ def test_completions_dir_is_current():
 
 # 7. PowerShell ----------------------------------------------------------------------
 def parse_pwsh(text: str):
-    tree_sitter = pytest.importorskip("tree_sitter")
-    tree_sitter_powershell = pytest.importorskip("tree_sitter_powershell")
+    tree_sitter = require_module("tree_sitter")
+    tree_sitter_powershell = require_module("tree_sitter_powershell")
     parser = tree_sitter.Parser(tree_sitter.Language(tree_sitter_powershell.language()))
     tree = parser.parse(text.encode())
     bad = []
@@ -311,21 +334,66 @@ def parse_pwsh(text: str):
     return tree, bad
 
 
+def nodes(node):
+    yield node
+    for child in node.children:
+        yield from nodes(child)
+
+
+def pwsh_functions(tree) -> dict:
+    """Function name -> its script block, for each `function NAME { ... }`."""
+    found = {}
+    for node in nodes(tree.root_node):
+        if node.type == "function_statement":
+            name = next(c for c in node.children if c.type == "function_name").text.decode()
+            found[name] = next(c for c in node.children if c.type == "script_block")
+    return found
+
+
+def code(node, kind: str) -> list[str]:
+    """The texts of the `kind` nodes under node: code only, never a comment."""
+    return [n.text.decode() for n in nodes(node) if n.type == kind]
+
+
 @pytest.mark.parametrize("flags", ([], ["--no-prompt", "--no-refresh"], ["--cmd", "aws-env"]))
 def test_pwsh_init_parses_and_defines_the_pieces(world, flags):
     text = world.ok("init", "pwsh", *flags).stdout
-    _tree, bad = parse_pwsh(text)
+    tree, bad = parse_pwsh(text)
     assert bad == []
     cmd = flags[1] if flags[:1] == ["--cmd"] else "awsenv"
-    assert re.search(rf"^function {re.escape(cmd)} \{{", text, re.M)
-    assert "function awsenv_prompt {" in text
-    assert "function global:prompt {" in text and "__awsenv_original_prompt = $function:prompt" in text
-    assert f"Register-ArgumentCompleter -Native -CommandName {cmd} " in text
-    assert "[DateTimeOffset]::UtcNow.ToUnixTimeSeconds()" in text
-    assert "& '" + AWSENV + "' @args --shell pwsh" in text
-    # Mirrors the other shells: refresh window, next check, the urgent mark, off.
-    for piece in ("AWSENV_REFRESH_WINDOW", "AWSENV_NEXT_CHECK", "'!'", "'off'", "expired", "600"):
-        assert piece in text
+    functions = pwsh_functions(tree)
+    assert {cmd, "awsenv_prompt", "global:prompt", "__awsenv_due", "__awsenv_window", "__awsenv_eval"} <= set(functions)
+    assert "awsenv" not in functions or cmd == "awsenv"
+    # The wrapper runs the real program by its quoted path, with --shell pwsh.
+    assert "& '" + AWSENV + "' @args --shell pwsh" in functions["__awsenv_eval"].text.decode()
+    # The same logic as the other shells, found in code, not in a comment:
+    # the window defaults to 600 and is read from AWSENV_REFRESH_WINDOW,
+    window = functions["__awsenv_window"]
+    assert "$env:AWSENV_REFRESH_WINDOW" in code(window, "variable")
+    assert [r for r in code(window, "flow_control_statement") if r.split() == ["return", "600"]]
+    # the segment says `expired` after expiry and marks the window with `!`,
+    segment = functions["awsenv_prompt"]
+    assert any(s.endswith(' expired"') for s in code(segment, "expandable_string_literal"))
+    assert "'!'" in code(segment, "string_literal")
+    assert "__awsenv_window" in code(segment, "command_name")
+    assert "[DateTimeOffset]::UtcNow.ToUnixTimeSeconds()" in functions["__awsenv_now"].text.decode()
+    # refresh is due at AWSENV_NEXT_CHECK, never with AWSENV_REFRESH=off,
+    due = functions["__awsenv_due"]
+    assert {"$env:AWSENV_NEXT_CHECK", "$env:AWSENV_REFRESH"} <= set(code(due, "variable"))
+    assert "'off'" in code(due, "string_literal")
+    # and a refresh that didn't finish is not asked for again before expiry.
+    assert "'9999999999'" in code(functions["__awsenv_eval"], "string_literal")
+    prompt = functions["global:prompt"]
+    calls = code(prompt, "command_name")
+    assert "__awsenv_original_prompt" in calls and "awsenv_prompt" in calls
+    assert "__awsenv_original_prompt = $function:prompt" in text
+    # --no-prompt and --no-refresh switch the pieces off in the prompt function.
+    conditions = [c for c in code(prompt, "if_statement")]
+    want_refresh, want_prompt = ("0", "0") if "--no-prompt" in flags else ("1", "1")
+    assert any(c.startswith(f"if ({want_refresh} -and (__awsenv_due))") for c in conditions), conditions
+    assert any(c.startswith(f"if ({want_prompt})") for c in conditions), conditions
+    completers = [c for c in code(tree.root_node, "command") if c.startswith("Register-ArgumentCompleter")]
+    assert len(completers) == 1 and completers[0].startswith(f"Register-ArgumentCompleter -Native -CommandName {cmd} ")
 
 
 def test_pwsh_use_output_parses_and_quotes(world):
@@ -355,6 +423,8 @@ def test_init_matches_golden_file(world, shell):
     text = text.replace(quoted, get(shell).quote(FAKE_EXE))
     golden = GOLDEN / f"init.{EXTENSIONS[shell]}"
     if os.environ.get("UPDATE_GOLDEN"):
+        # Rewriting and then comparing proves nothing; CI must compare against the file.
+        assert not os.environ.get("CI"), "UPDATE_GOLDEN is refused under CI"
         golden.parent.mkdir(exist_ok=True)
         golden.write_text(text)
     assert golden.exists(), "run with UPDATE_GOLDEN=1"
@@ -388,16 +458,17 @@ def test_wheel_ships_shell_scripts(tmp_path):
 
 # Found in review ----------------------------------------------------------------------
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_ctrl_c_interrupts_a_hanging_call(world, term, hanging_endpoint, shell):
+def test_ctrl_c_interrupts_a_hanging_call(world, term, hanging, shell):
     world.add_keys()
     t = term(shell)
-    t.child.send(f"AWS_ENDPOINT_URL={hanging_endpoint} awsenv use dev --mfa-code 555555\r")
-    time.sleep(2)
-    started = time.monotonic()
+    t.child.send(f"AWS_ENDPOINT_URL={hanging.url} awsenv use dev --mfa-code 555555\r")
+    # Once the call reached the endpoint, Python is certainly past its start-up and has
+    # its SIGINT handler; the call would now wait out its read timeout.
+    assert hanging.connected.wait(60), "awsenv never reached the endpoint"
     t.child.sendcontrol("c")
     out = t.prompt()
-    assert time.monotonic() - started < 10
-    assert "cancelled" in out
+    # Not the read timeout's "unreachable": the interrupt ended the call.
+    assert "cancelled" in out and "unreachable" not in out, out
     assert t.value("AWSENV_PROFILE") == ""
 
 

@@ -1,0 +1,592 @@
+"""Behaviours the audit of the suite found no test for (issue 12). Each test here was
+seen to fail with the behaviour broken by hand (the mutation is named in its docstring)."""
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import AWSENV, require
+from terminal import READY, now
+from test_core import one_line_error, use
+from test_edges import _is_agent_of, keyring_set
+from test_hostile_profile import nothing_ran
+from test_shells import export, term  # noqa: F401 - term is a fixture
+from test_structure import wait_for_agent
+from world import boto_client
+
+ROLE = "arn:aws:iam::123456789012:role"
+
+
+def require_root() -> None:
+    """Tests that need a second, real user: root here and in CI (.ci/run installs with
+    apt-get), so a missing privilege skips locally and fails under CI."""
+    if os.getuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("this test needs root, to act as a second user")
+        pytest.skip("needs root, to act as a second user")
+
+
+# the wrapper's exit status --------------------------------------------------------------
+FAILED_USE = {
+    "bash": 'eval "$(awsenv init bash)"\nawsenv use {args}\necho "rc=$? profile=${{AWSENV_PROFILE-unset}}"\n',
+    "zsh": 'eval "$(awsenv init zsh)"\nawsenv use {args}\necho "rc=$? profile=${{AWSENV_PROFILE-unset}}"\n',
+    "fish": "awsenv init fish | source\nawsenv use {args}\nset -l rc $status\n"
+            "set -q AWSENV_PROFILE; and set p set; or set p unset\necho \"rc=$rc profile=$p\"\n",
+}
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_a_failed_use_through_the_wrapper_returns_its_status(world, shell):
+    """Mutation: `__awsenv_eval` returning 0 (or the wrapper dropping the status)."""
+    # unknown profile: a usage error (2); no key stored: a keyring failure (1)
+    for args, code in (("nosuch", 2), ("dev --mfa-code 123456", 1)):
+        done = world.shell(shell, FAILED_USE[shell].format(args=args))
+        assert done.stdout.strip() == f"rc={code} profile=unset", (args, done.stdout, done.stderr)
+        assert done.stderr.startswith("awsenv: "), done.stderr
+
+
+# AWSENV_REFRESH=warn|off ----------------------------------------------------------------
+def refresh_on_a_terminal(world, env: dict) -> tuple[int, str]:
+    """`awsenv refresh` as the hook runs it, with a terminal it could ask on."""
+    import pexpect
+
+    child = pexpect.spawn(AWSENV, ["refresh", "--shell", "bash"], env=env, cwd=str(world.root),
+                          encoding="utf-8", timeout=30)
+    try:
+        index = child.expect(["MFA code for jump", pexpect.EOF])
+        output = child.before + (child.after if index == 0 else "")
+        if index == 0:
+            child.sendline("")  # decline
+            child.expect(pexpect.EOF)
+            output += child.before
+    finally:
+        child.close()
+    return child.exitstatus, output
+
+
+def test_refresh_warn_says_so_without_asking_and_off_does_nothing(world):
+    """Mutations: `prompt=mode == "prompt"` made always True; the `off` check removed."""
+    world.add_keys()
+    # A jump session with 15 minutes left under a 1000 s window: due, and only a new
+    # code can renew it.
+    env = {**use(world, "jump", "--duration", "900", "--mfa-code", "123456"), "AWSENV_REFRESH_WINDOW": "1000"}
+    world.moto.calls.clear()
+    status, output = refresh_on_a_terminal(world, env)  # prompt, the default, asks
+    assert status == 0 and "MFA code for jump" in output, output
+    status, output = refresh_on_a_terminal(world, {**env, "AWSENV_REFRESH": "warn"})
+    assert status == 0, output
+    assert "MFA code for jump" not in output
+    assert "cannot refresh jump" in output and "needs a new MFA code" in output, output
+    assert re.search(r"export AWSENV_NEXT_CHECK='\d+';", output), "warned once, not on every prompt"
+    status, output = refresh_on_a_terminal(world, {**env, "AWSENV_REFRESH": "off"})
+    assert (status, output) == (0, "")
+    assert world.moto.actions() == []
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_refresh_off_starts_nothing_at_the_prompt(world, term, shell):
+    """Mutation: the hook's `AWSENV_REFRESH != off` check removed."""
+    world.add_keys()
+    t = term(shell, before=export(shell, "AWSENV_REFRESH_WINDOW", "1000") + "\n" + export(shell, "AWSENV_REFRESH", "off"))
+    t.run("awsenv use jump --duration 900 --mfa-code 111111")
+    runs = len(t.recorder.runs())
+    for _ in range(2):
+        t.run("")
+    assert len(t.recorder.runs()) == runs, t.recorder.runs()[runs:]
+    assert "MFA code for jump" not in t.output
+    assert re.search(r"\(jump 1[45]m!\) " + READY, t.output), t.output[-300:]
+    # The same shell with the default mode asks at the next prompt.
+    t.child.send(export(shell, "AWSENV_REFRESH", "prompt") + "\r")
+    t.expect("MFA code for jump")
+    t.child.send("\r")
+    t.prompt()
+
+
+# a role capped below the window -----------------------------------------------------------
+CAPPED = """
+set -eu
+eval "$(awsenv init bash)"
+awsenv use dev --mfa-code 123456
+export AWSENV_REFRESH_WINDOW=4000
+__awsenv_hook
+echo "renewed expires=$AWSENV_EXPIRES next=${AWSENV_NEXT_CHECK-none} now=$(date +%s)"
+__awsenv_hook
+__awsenv_hook
+echo "quiet next=$AWSENV_NEXT_CHECK"
+export AWSENV_NEXT_CHECK=$(date +%s)
+__awsenv_hook
+echo "again expires=$AWSENV_EXPIRES next=${AWSENV_NEXT_CHECK-none}"
+"""
+
+
+@pytest.mark.parametrize("min_ttl", [None, "900"])
+def test_a_role_capped_below_the_window_is_renewed_once_per_lifetime(world, min_ttl):
+    """Mutation: `creds.expiration + MIN_TTL` in the AWSENV_NEXT_CHECK arithmetic."""
+    world.add_keys()
+    done = world.shell("bash", CAPPED, env={"AWSENV_MIN_TTL": min_ttl} if min_ttl else None)
+    assert done.returncode == 0, done.stderr
+    lines = {line.split()[0]: dict(kv.split("=") for kv in line.split()[1:]) for line in done.stdout.splitlines()}
+    renewed, again = lines["renewed"], lines["again"]
+    expires, next_check, at = int(renewed["expires"]), int(renewed["next"]), int(renewed["now"])
+    # AWS caps the role at 1 h, under the 4000 s window: the next check is due when
+    # the role has AWSENV_MIN_TTL left, inside its lifetime, not at every prompt.
+    assert next_check == expires - int(min_ttl or 300)
+    assert at < next_check < expires
+    assert lines["quiet"]["next"] == renewed["next"]
+    assert int(again["next"]) == int(again["expires"]) - int(min_ttl or 300)
+    assumed = [a for a, _ in world.moto.actions()].count("AssumeRole")
+    assert assumed == 3, "use, one renewal, and one more when the next check came"
+
+
+# rotate's rollback paths --------------------------------------------------------------
+def iam_keys(world, user: str) -> set[str]:
+    listed = boto_client("iam", world.moto.url).list_access_keys(UserName=user)["AccessKeyMetadata"]
+    return {k["AccessKeyId"] for k in listed}
+
+
+def new_key_of(world) -> str:
+    created = [c for c in world.moto.calls if c.action == "CreateAccessKey"]
+    assert len(created) == 1
+    (key,) = {c.key_id for c in world.moto.calls if c.action == "GetCallerIdentity"} - {world.robot.key_id}
+    return key
+
+
+def still_works_with(world, key_id: str) -> None:
+    world.ok("clear")
+    world.moto.calls.clear()
+    use(world, "ci")
+    assert world.moto.actions() == [("GetSessionToken", key_id)]
+
+
+def test_rotate_whose_new_key_cannot_be_deleted_keeps_the_old_one_and_names_both(world):
+    """Mutation: the cleanup's message dropped (the new key left in IAM unnamed)."""
+    world.add_keys()
+    old = world.robot.key_id
+    world.moto.refuse = lambda call: (
+        (call.action == "GetCallerIdentity" and call.key_id != old)
+        or (call.action == "DeleteAccessKey" and call.params.get("AccessKeyId") != old and ("AccessDenied", "no"))
+    )
+    done = world.run("rotate", "ci", env={"AWSENV_ROTATE_VERIFY_SECONDS": "1"})
+    world.moto.refuse = None
+    new = new_key_of(world)
+    assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
+    assert re.search(rf"could not delete the new key {new}\b.*delete it in IAM", done.stderr), done.stderr
+    assert f"the old key {old} is kept" in done.stderr
+    assert world.robot.secret not in done.stderr
+    assert iam_keys(world, "robot") == {old, new}
+    still_works_with(world, old)
+
+
+def test_rotate_interrupted_while_verifying_keeps_the_old_key(world):
+    """Mutation: KeyboardInterrupt not caught around the verification (the new key
+    stays in IAM), or the old key not named."""
+    world.add_keys()
+    old = world.robot.key_id
+    verifying = threading.Event()
+
+    def not_yet(call):
+        if call.action == "GetCallerIdentity" and call.key_id != old:
+            verifying.set()
+            return True
+        return None
+
+    world.moto.refuse = not_yet
+    child = subprocess.Popen(
+        [AWSENV, "rotate", "ci"], env={**world.env, "AWSENV_ROTATE_VERIFY_SECONDS": "120"}, cwd=world.root,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert verifying.wait(60), "rotate never tried the new key"
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    world.moto.refuse = None
+    new = new_key_of(world)
+    assert child.returncode == 130 and out == "", err
+    assert f"the old key {old} is kept" in err and new in err, err
+    assert [c.params.get("AccessKeyId") for c in world.moto.calls if c.action == "DeleteAccessKey"] == [new]
+    assert iam_keys(world, "robot") == {old}
+    still_works_with(world, old)
+
+
+def test_rotate_whose_old_key_cannot_be_deleted_keeps_the_new_one_stored(world):
+    """Mutation: the new key stored only after the old one is deleted."""
+    world.add_keys()
+    old = world.robot.key_id
+    world.moto.refuse = lambda call: (
+        ("AccessDenied", "no") if call.action == "DeleteAccessKey" and call.params.get("AccessKeyId") == old else None
+    )
+    done = world.run("rotate", "ci")
+    world.moto.refuse = None
+    new = new_key_of(world)
+    assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
+    line = done.stderr.splitlines()[-1]  # after the progress line
+    assert f"the new key {new} is stored and works" in line and f"old key {old} failed" in line, done.stderr
+    assert iam_keys(world, "robot") == {old, new}
+    still_works_with(world, new)
+
+
+# the agent's safety checks --------------------------------------------------------------
+STRANGER = """
+import json, socket, sys
+sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+sock.settimeout(5)
+sock.connect(sys.argv[1])
+print("connected", flush=True)
+reply = b""
+try:  # a refusing agent may close before this is sent or read
+    sock.sendall(json.dumps({"op": "get"}).encode() + b"\\n")
+    sock.shutdown(socket.SHUT_WR)
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        reply += chunk
+except OSError:
+    pass
+print(len(reply), reply.decode(errors="replace"))
+"""
+
+
+def agent_socket(world) -> Path:
+    return world.keyring.runtime_dir / "awsenv" / "agent.sock"
+
+
+def agent_pids(world) -> list[int]:
+    return [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _is_agent_of(pid, world)]
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")  # an orphan's zombie has exited
+
+
+def wait_gone(pid: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_the_agent_answers_no_other_user(world):
+    """Mutation: `_peer_is_us` returning True. The directory and socket modes are the
+    first guard; they are opened up here so that a real second user (nobody) reaches
+    the socket and only the SO_PEERCRED check stands between it and the sessions."""
+    require_root()
+    world.add_keys()
+    world.ok("use", "ci", "--shell", "bash")
+    wait_for_agent(world)
+    sock = agent_socket(world)
+    from awsenv import agent
+
+    assert any(json.loads(k)[1] == "ci" for k in agent._request({"op": "get"}, str(sock))["doc"] if k != "mfa-used")
+    for path, mode in ((world.keyring.runtime_dir, 0o711), (sock.parent, 0o711), (sock, 0o666)):
+        os.chmod(path, mode)
+    nobody = pwd.getpwnam("nobody")
+    done = subprocess.run(
+        ["/usr/bin/python3", "-I", "-c", STRANGER, str(sock)], capture_output=True, text=True, timeout=30,
+        user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[], cwd="/",
+    )
+    assert done.stdout.startswith("connected\n"), done.stderr  # it did reach the agent
+    assert done.stdout == "connected\n0 \n", "the agent answered another user"
+    assert agent._request({"op": "get"}, str(sock)) is not None, "and it still serves its owner"
+
+
+@pytest.mark.parametrize("problem", ["group-readable", "owned-by-another-user"])
+def test_a_runtime_dir_that_is_not_private_is_not_used(world, problem):
+    """Mutation: runtime_dir() without its owner or mode check."""
+    if problem == "owned-by-another-user":
+        require_root()
+    base = Path(tempfile.mkdtemp(prefix="awsenv-rt-", dir="/tmp"))
+    try:
+        folder = base / "awsenv"
+        folder.mkdir(mode=0o700)
+        if problem == "group-readable":
+            folder.chmod(0o750)
+        else:
+            nobody = pwd.getpwnam("nobody")
+            os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+        world.add_keys()
+        env = {"XDG_RUNTIME_DIR": str(base)}
+        first = use(world, "ci", env=env)
+        again = use(world, "ci", env=env)
+        # Credentials still come, cached in the keyring; nothing (socket, lock) went
+        # into the folder, and no agent was started for it.
+        assert again["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
+        assert [a for a, _ in world.moto.actions()] == ["GetSessionToken"]
+        assert os.listdir(folder) == []
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_the_agent_exits_after_its_idle_time(world):
+    """Mutation: the idle check in serve() removed."""
+    world.add_keys()
+    world.ok("use", "ci", "--shell", "bash", env={"AWSENV_AGENT_IDLE": "2"})
+    wait_for_agent(world)
+    (pid,) = agent_pids(world)
+    assert wait_gone(pid), "the agent is still there after its idle time"
+    assert not agent_socket(world).exists()
+
+
+def test_the_agent_exits_when_its_socket_is_removed(world):
+    """Mutation: the socket's inode check in serve() removed."""
+    world.add_keys()
+    world.ok("use", "ci", "--shell", "bash")
+    wait_for_agent(world)
+    (pid,) = agent_pids(world)
+    agent_socket(world).unlink()
+    assert wait_gone(pid), "the agent outlived its socket"
+
+
+# the MFA code memory ----------------------------------------------------------------------
+class NoTerminal:
+    available = False
+
+
+@pytest.mark.parametrize(("elapsed", "refused"), [(0, True), (89, True), (90, False), (600, False)])
+def test_a_sent_code_is_spent_for_90_seconds(elapsed, refused):
+    """Mutation: 3 * STEP (90 s) made 1 * STEP (30 s). STS accepts a code about one
+    step either side of its own, so a code stays spent for three steps."""
+    from awsenv.errors import MfaError
+    from awsenv.mfa import CodeSource
+
+    sent_at = 1_700_000_000
+    codes = CodeSource("123456", lambda _profile: None, {"SERIAL": ["123456", sent_at]}, terminal=NoTerminal(),
+                       clock=lambda: sent_at + elapsed)
+    if refused:
+        with pytest.raises(MfaError, match="already used"):
+            codes.code("jump", "SERIAL")
+    else:
+        assert codes.code("jump", "SERIAL") == "123456"
+    other = CodeSource("654321", lambda _profile: None, {"SERIAL": ["123456", sent_at]}, terminal=NoTerminal(),
+                       clock=lambda: sent_at + elapsed)
+    assert other.code("jump", "SERIAL") == "654321", "only the code that was sent is spent"
+
+
+@pytest.mark.parametrize(("ago", "refused"), [(60, True), (120, False)])
+def test_the_code_memory_is_kept_between_runs(world, ago, refused):
+    """The same limit through the program and the keyring: a code sent a minute ago by
+    another run is refused before any call; one sent two minutes ago goes to STS."""
+    world.add_keys()
+    serial = world.alice.mfa_serial
+    keyring_set(world, "sessions", json.dumps({"mfa-used": {serial: ["123456", int(time.time()) - ago]}}))
+    done = world.run("use", "jump", "--mfa-code", "123456", "--shell", "bash", env={"AWSENV_AGENT": "0"})
+    if refused:
+        assert "already used" in one_line_error(done, 1)
+        assert world.moto.actions() == []
+    else:
+        assert done.returncode == 0, done.stderr
+        assert [c.params.get("TokenCode") for c in world.moto.calls] == ["123456"]
+
+
+# AWSENV_MIN_TTL at its threshold ------------------------------------------------------
+class SessionsOnly:
+    """The vault's session side, in memory; no long-term key is stored."""
+
+    def __init__(self, doc: dict) -> None:
+        self.doc = doc
+
+    def load_sessions(self) -> dict:
+        return self.doc
+
+    def get_key(self, _name: str):
+        return None
+
+
+@pytest.mark.parametrize(("left", "reused"), [(301, True), (300, False), (299, False)])
+def test_min_ttl_threshold(tmp_path, monkeypatch, left, reused):
+    """A cached session is reused while it has more than AWSENV_MIN_TTL left.
+    Mutation: `>` made `>=`, or the variable not read."""
+    from awsenv.config import AwsConfig
+    from awsenv.creds import Credentials
+    from awsenv.errors import KeyringError
+    from awsenv.session import Request, Resolver, session_key
+
+    config = tmp_path / "config"
+    config.write_text("[profile jump]\nmfa_serial = arn:aws:iam::123456789012:mfa/alice\n")
+    monkeypatch.setenv("AWSENV_AGENT", "0")
+    monkeypatch.setenv("AWSENV_MIN_TTL", "300")
+    expires = 1_700_000_000
+    cached = Credentials("ASIACACHED0000000000", "secret", "token", expires)
+    doc = {session_key("jump", "arn:aws:iam::123456789012:mfa/alice"): cached.to_dict()}
+    resolver = Resolver(AwsConfig(str(config), str(tmp_path / "credentials")), SessionsOnly(doc),
+                        clock=lambda: expires - left)
+    if reused:
+        assert resolver.resolve(Request("jump"))[0] == cached
+    else:
+        with pytest.raises(KeyringError, match="no key stored"):  # it went for a new session
+            resolver.resolve(Request("jump"))
+
+
+def test_min_ttl_through_the_program(world):
+    world.add_keys()
+    use(world, "jump", "--mfa-code", "123456")  # 12 h
+    world.moto.calls.clear()
+    assert use(world, "jump", env={"AWSENV_MIN_TTL": str(12 * 3600 - 600)})["AWSENV_PROFILE"] == "jump"
+    assert world.moto.actions() == []
+    done = world.run("use", "jump", "--shell", "bash", env={"AWSENV_MIN_TTL": str(12 * 3600 + 60)})
+    assert "needs an MFA code" in one_line_error(done, 1)
+
+
+# the prompt and the hook under set -u ------------------------------------------------------
+NOUNSET = {
+    "bash": """set -euo pipefail
+PS1='$ '
+eval "$(awsenv init bash)"
+awsenv use dev --mfa-code 123456
+__awsenv_hook
+awsenv_prompt
+printf '%s\\n' "${PS1@P}"
+export AWSENV_REFRESH_WINDOW=4000
+__awsenv_hook
+printf '%s\\n' "${PS1@P}" "next=$AWSENV_NEXT_CHECK"
+""",
+    "zsh": """set -eu
+PROMPT='$ '
+eval "$(awsenv init zsh)"
+awsenv use dev --mfa-code 123456
+__awsenv_precmd
+awsenv_prompt
+print -rP -- "$PROMPT"
+export AWSENV_REFRESH_WINDOW=4000
+__awsenv_precmd
+print -rP -- "$PROMPT"
+print -r -- "next=$AWSENV_NEXT_CHECK"
+""",
+}
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_prompt_and_hook_under_set_u_with_credentials_active(world, shell):
+    """Mutation: any unguarded `$VAR` (e.g. `${AWSENV_NEXT_CHECK-}` made `$AWSENV_NEXT_CHECK`)."""
+    world.add_keys()
+    done = world.shell(shell, NOUNSET[shell])
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    lines = done.stdout.splitlines()
+    assert re.fullmatch(r"dev (5[0-9]m|1h00m)", lines[0]), lines
+    assert re.fullmatch(r"\(dev (5[0-9]m|1h00m)\) \$ ", lines[1]), lines
+    # after the refresh the window is 4000 s: the 1 h role is urgent, and checked once more later
+    assert re.fullmatch(r"\(dev (5[0-9]m|1h00m)!\) \$ ", lines[2]), lines
+    assert re.fullmatch(r"next=\d+", lines[3]), lines
+    assert [a for a, _ in world.moto.actions()].count("AssumeRole") == 2
+
+
+# a hostile profile name in the real prompt -----------------------------------------------
+PROMPT_NAME = "p%n%F{red}%%$(touch PWNED)`touch PWNED2`\\w\\$;x'\"{}!"
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_hostile_profile_name_in_the_drawn_prompt(world, term, shell):
+    """Mutations: PS1 built with the name inside it (not a variable), zsh's `%` not
+    doubled, fish printing the segment as a format string."""
+    world.add_keys()
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + f"\n[profile {PROMPT_NAME}]\nrole_arn = {ROLE}/dev\n"
+                      f"source_profile = jump\nmfa_serial = {world.alice.mfa_serial}\n")
+    t = term(shell, env={"P": PROMPT_NAME})
+    out = t.run('awsenv use "$P" --mfa-code 111111')
+    assert re.search(re.escape(f"({PROMPT_NAME} ") + r"(5[0-9]m|1h00m)\) " + READY, out), out
+    assert "(" + PROMPT_NAME + " " in t.run("")
+    assert t.value("AWSENV_PROFILE") == PROMPT_NAME
+    nothing_ran(world)
+
+
+# PROMPT_COMMAND as an array --------------------------------------------------------------
+def test_prompt_command_as_an_array(world, term):
+    """Mutation: the array branch of __awsenv_install_hook treating it as a string
+    (only element 0 runs, so the hook would never run)."""
+    world.add_keys()
+    t = term("bash", before="__mark() { __marks=$((${__marks:-0} + 1)); }\nPROMPT_COMMAND=(__mark 'true')",
+             after='eval "$(awsenv init bash)"')
+    listing = t.run("declare -p PROMPT_COMMAND")
+    assert 'declare -a PROMPT_COMMAND=([0]="__mark" [1]="true" [2]="__awsenv_hook")' in listing, listing
+    marks = t.number("__marks")
+    t.run("awsenv use dev --mfa-code 111111")
+    assert re.search(r"\(dev (5[0-9]m|1h00m)\) " + READY, t.output[-200:]), t.output[-300:]
+    assert t.number("__marks") > marks, "the user's own command still runs"
+    # and the hook in the array refreshes: silently, from the cached MFA session
+    runs = len(t.recorder.runs())
+    t.run("export AWSENV_EXPIRES=$((EPOCHSECONDS + 100))")
+    assert any(run.startswith("refresh") for run in t.recorder.runs()[runs:])
+    assert t.number("AWSENV_EXPIRES") - now() > 600
+
+
+# remove --sessions-only --------------------------------------------------------------
+def rows(world) -> dict:
+    return {r["profile"]: r for r in json.loads(world.ok("list", "--json").stdout)["profiles"]}
+
+
+def test_remove_sessions_only_keeps_the_key(world):
+    """Mutation: --sessions-only ignored (the key goes too) or doing nothing."""
+    world.add_keys()
+    use(world, "dev", "--mfa-code", "123456")
+    use(world, "ci")
+    done = world.ok("remove", "jump", "--sessions-only")
+    assert "dropped 2 cached session(s) of 'jump'" in done.stderr, done.stderr
+    listed = rows(world)
+    assert listed["jump"]["key_stored"] is True
+    assert listed["jump"]["session_seconds_left"] is None and listed["dev"]["session_seconds_left"] is None
+    assert listed["ci"]["session_seconds_left"] is not None, "other profiles' sessions stay"
+    world.moto.calls.clear()
+    assert world.run("use", "dev", "--shell", "bash").returncode == 1, "the MFA session is gone"
+    use(world, "dev", "--mfa-code", "654321")
+    assert world.moto.actions()[0] == ("GetSessionToken", world.alice.key_id), "the stored key still signs"
+
+
+# completion under --cmd NAME ------------------------------------------------------------
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_completion_under_another_command_name(world, term, shell):
+    """Mutation: the completer registered for `awsenv` instead of the wrapper's name."""
+    init = f'eval "$(awsenv init {shell} --cmd aws-env)"'
+    t = term(shell, init=init, after="autoload -Uz compinit && compinit -u" if shell == "zsh" else "")
+    t.run("")
+    t.child.send("aws-env use lo\t")
+    t.expect(r"use long")
+    t.cancel_line()
+    t.child.send("aws-env us\t")
+    t.expect(r"aws-env use(\x1b\[[0-9;]*m)? ")
+    t.cancel_line()
+
+
+def test_fish_completion_under_another_command_name(world):
+    done = world.shell("fish", "awsenv init fish --cmd aws-env | source; complete -C 'aws-env use lo'")
+    assert done.returncode == 0, done.stderr
+    assert "long" in [line.split("\t")[0] for line in done.stdout.splitlines()], done.stdout
+
+
+# --from defaults to default --------------------------------------------------------------
+def test_role_arn_without_from_is_reached_from_default(world):
+    """Mutation: the `or "default"` dropped (the role would have no source)."""
+    world.ok("add", "default", "--env", env={
+        "AWS_ACCESS_KEY_ID": world.robot.key_id, "AWS_SECRET_ACCESS_KEY": world.robot.secret})
+    world.moto.calls.clear()
+    env = use(world, "--role-arn", f"{ROLE}/deploy")
+    assert world.moto.actions() == [("AssumeRole", world.robot.key_id)]
+    assert world.moto.calls[0].params["RoleArn"] == f"{ROLE}/deploy"
+    assert env["AWSENV_ROLE_FROM"] == "default"
+    assert env["AWS_REGION"] == "us-east-1", "the region of [default]"
+    require("aws")
+    cli = subprocess.run(["aws", "sts", "get-caller-identity", "--query", "Arn", "--output", "text"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert "assumed-role/deploy/" in cli.stdout, cli.stderr
