@@ -72,10 +72,33 @@ def init(args: Args) -> int:
     return 0
 
 
+def wrapper_argv() -> list[str]:
+    """The arguments of the PowerShell wrapper, which passes them as a JSON list in
+    AWSENV_ARGV: Windows PowerShell mangles quotes on a native command line. It reads
+    our output as UTF-8, so that is what it gets. The variable is taken out of the
+    environment, so no child of `exec` inherits it."""
+    import io
+    import json
+
+    from .errors import UsageError
+
+    try:
+        value = json.loads(os.environ.pop("AWSENV_ARGV", ""))
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise UsageError("--argv-env needs AWSENV_ARGV to hold a JSON list of strings")
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     try:
+        if argv == ["--argv-env"]:
+            argv = wrapper_argv()
         args = fast_args(argv)
         if args is None:
             from .parser import build_parser

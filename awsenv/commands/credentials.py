@@ -97,6 +97,8 @@ def cmd_exec(args) -> int:
     env = environ.apply(environ.use_plan(creds, name, region, os.environ, adhoc), dict(os.environ))
     sys.stdout.flush()
     try:
+        if not hasattr(os, "fork"):
+            return _run_child(command, env)
         os.execvpe(command[0], command, env)
     except FileNotFoundError:
         print(f"awsenv: command not found: {command[0]}", file=sys.stderr)
@@ -105,6 +107,21 @@ def cmd_exec(args) -> int:
         print(f"awsenv: cannot run {command[0]}: {err.strerror}", file=sys.stderr)
         return 126
     return 0  # not reached: exec replaced this process
+
+
+def _run_child(command: list[str], env: dict[str, str]) -> int:
+    """Windows, which has no fork, emulates exec by starting the program and exiting at
+    once: the caller would lose its exit code. So run it as a child and wait."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(command, env=env)
+    # Ctrl-C reaches the child from the console too; it decides, and we report its code.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 NEVER = 9999999999  # AWSENV_NEXT_CHECK: nothing more to do for these credentials
