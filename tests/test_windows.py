@@ -168,3 +168,19 @@ def test_init_pwsh_calls_the_exe_that_pips_launcher_names_without_exe(windows, t
     from test_pwsh import exe_calls
 
     assert set(exe_calls(done.stdout)) == {str(exe)}
+
+
+def mypy_errors(platform: str, cache: Path) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--platform", platform, "--cache-dir", str(cache), "--no-error-summary", "awsenv"],
+        cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=600)
+    assert done.returncode in (0, 1), done.stderr  # 2: mypy itself failed
+    # file and message, not the line: the same finding on both platforms is one finding
+    return {line.split(":", 1)[0] + ":" + line.split(":", 2)[-1] for line in done.stdout.splitlines() if ": error:" in line}
+
+
+def test_mypy_for_win32_finds_nothing_that_linux_does_not(tmp_path):
+    """Everything that names a POSIX-only part of the standard library (os.getuid,
+    fcntl, termios, AF_UNIX) sits behind a check that mypy --platform win32 follows.
+    The type errors common to both platforms are not this test's business."""
+    assert mypy_errors("win32", tmp_path / "win32") - mypy_errors("linux", tmp_path / "linux") == set()
