@@ -107,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
             if "_ARGCOMPLETE" in os.environ:
                 import argcomplete
 
-                argcomplete.autocomplete(parser)
+                # PowerShell's completer reads the file as UTF-8; argcomplete would
+                # write it in the locale's encoding (the ANSI code page on Windows).
+                target = os.environ.get("_ARGCOMPLETE_STDOUT_FILENAME")
+                stream = open(target, "w", encoding="utf-8") if target else None
+                argcomplete.autocomplete(parser, output_stream=stream)
             args = parser.parse_args(argv)
         if args.command == "init":
             return init(args)

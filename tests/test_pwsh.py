@@ -244,3 +244,17 @@ def test_use_output_works_line_by_line_in_a_pipeline(world):
     assert [ps_assignments(line + "\n") for line in lines] == [[pair] for pair in ps_assignments(done.stdout)]
     assert ("AWS_PROFILE", None) in ps_assignments(done.stdout)
     assert not [line for line in lines if PS_BASE64.search(line)]  # ASCII values stay verbatim
+
+
+@pytest.mark.parametrize("line, wanted", [("awsenv use d", {"dev", "deploy"}), ("awsenv use --sh", {"--shell"}),
+                                          ("awsenv use ", {"dev", "jump"})])
+def test_the_completer_environment_completes(world, tmp_path, line, wanted):
+    """What the completer sets (COMP_LINE is this command's text, COMP_POINT its end)
+    makes the program complete profiles and flags, into a UTF-8 file."""
+    out = tmp_path / "completions"
+    env = {"ARGCOMPLETE_USE_TEMPFILES": "1", "_ARGCOMPLETE_STDOUT_FILENAME": str(out), "COMP_LINE": line,
+           "COMP_POINT": str(len(line)), "_ARGCOMPLETE": "1", "_ARGCOMPLETE_SUPPRESS_SPACE": "0",
+           "_ARGCOMPLETE_IFS": "\n", "_ARGCOMPLETE_SHELL": "powershell"}
+    done = world.run(env=env)
+    assert done.returncode == 0 and done.stdout == "", done.stderr
+    assert wanted <= {word.rstrip(" ") for word in out.read_bytes().decode("utf-8").split("\n")}

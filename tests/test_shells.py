@@ -313,16 +313,18 @@ def parse_pwsh(text: str):
 
 @pytest.mark.parametrize("flags", ([], ["--no-prompt", "--no-refresh"], ["--cmd", "aws-env"]))
 def test_pwsh_init_parses_and_defines_the_pieces(world, flags):
+    from test_pwsh import commands, elements, exe_calls, functions
+
     text = world.ok("init", "pwsh", *flags).stdout
-    _tree, bad = parse_pwsh(text)
+    tree, bad = parse_pwsh(text)
     assert bad == []
     cmd = flags[1] if flags[:1] == ["--cmd"] else "awsenv"
-    assert re.search(rf"^function {re.escape(cmd)} \{{", text, re.M)
-    assert "function awsenv_prompt {" in text
-    assert "function global:prompt {" in text and "__awsenv_original_prompt = $function:prompt" in text
-    assert f"Register-ArgumentCompleter -Native -CommandName {cmd} " in text
-    assert "[DateTimeOffset]::UtcNow.ToUnixTimeSeconds()" in text
-    assert "& '" + AWSENV + "' @args --shell pwsh" in text
+    defined = functions(tree.root_node)
+    assert {f"global:{cmd}", "global:awsenv_prompt", "global:prompt"} <= set(defined)
+    (register,) = commands(tree.root_node, "Register-ArgumentCompleter")
+    assert elements(register)[:2] == ["-CommandName", cmd]
+    assert "[DateTimeOffset]::UtcNow.ToUnixTimeSeconds()" in defined["global:__awsenv_now"].text.decode()
+    assert set(exe_calls(text)) == {AWSENV}
     # Mirrors the other shells: refresh window, next check, the urgent mark, off.
     for piece in ("AWSENV_REFRESH_WINDOW", "AWSENV_NEXT_CHECK", "'!'", "'off'", "expired", "600"):
         assert piece in text
