@@ -66,7 +66,7 @@ def _request(message: dict, path: str | None = None) -> dict | None:
 
 
 def _read_all(sock) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     size = 0
     while True:
         chunk = sock.recv(65536)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from .errors import AwsenvError
 from .shells import NAMES as SHELL_NAMES
@@ -19,6 +20,9 @@ class Args:
 
     def __init__(self, **values) -> None:
         self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # typed as argparse.Namespace is
+        raise AttributeError(name)
 
 
 def fast_args(argv: list[str]) -> Args | None:
@@ -50,7 +54,7 @@ def fast_args(argv: list[str]) -> Args | None:
 
 
 def _fast_init(rest: list[str]) -> Args | None:
-    args = Args(command="init", shell=None, cmd="awsenv", no_prompt=False, no_refresh=False)
+    args: Any = Args(command="init", shell=None, cmd="awsenv", no_prompt=False, no_refresh=False)
     while rest:
         token = rest.pop(0)
         if token in ("--no-prompt", "--no-refresh"):
@@ -99,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv == ["--argv-env"]:
             argv = wrapper_argv()
-        args = fast_args(argv)
+        args: Any = fast_args(argv)
         if args is None:
             from .parser import build_parser
 

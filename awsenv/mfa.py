@@ -173,7 +173,7 @@ class CodeSource:
     def _recently_used(self, serial: str, code: str) -> bool:
         last = self.used.get(serial)
         # STS accepts a code for about one step either side; treat that span as spent.
-        return bool(last) and last[0] == code and self.clock() - last[1] < 3 * STEP
+        return last is not None and bool(last) and last[0] == code and self.clock() - last[1] < 3 * STEP
 
     def record(self, serial: str, code: str) -> None:
         self.used[serial] = [code, int(self.clock())]
