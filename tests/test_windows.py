@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import AWSENV, BIN
 from test_quoting import ps_assignments
@@ -184,3 +186,30 @@ def test_mypy_for_win32_finds_nothing_that_linux_does_not(tmp_path):
     fcntl, termios, AF_UNIX) sits behind a check that mypy --platform win32 follows.
     The type errors common to both platforms are not this test's business."""
     assert mypy_errors("win32", tmp_path / "win32") - mypy_errors("linux", tmp_path / "linux") == set()
+
+
+# Microsoft's table for "Parsing C++ command-line arguments", after a program name.
+MICROSOFT = [
+    ('"abc" d e', ["abc", "d", "e"]),
+    (r"a\\\b d" '"e f"g h', [r"a\\\b", "de fg", "h"]),
+    (r'a\\\"b c d', [r'a\"b', "c", "d"]),
+    (r'a\\\\"b c" d e', [r"a\\b c", "d", "e"]),
+    ('a"b"" c d', ['ab" c d']),
+]
+
+
+@pytest.mark.parametrize("line, words", MICROSOFT)
+def test_windows_split_follows_the_documented_rule(line, words):
+    from awsenv.session import windows_split
+
+    assert windows_split(r'"C:\Program Files\x\prog.exe" ' + line) == [r"C:\Program Files\x\prog.exe", *words]
+    assert windows_split(r"C:\tools\x.exe " + line) == [r"C:\tools\x.exe", *words]
+
+
+@settings(max_examples=300, deadline=None)
+@given(args=st.lists(st.text(alphabet=st.sampled_from(list('ab \\"\t\'')), max_size=8), max_size=6))
+def test_windows_split_reverses_what_python_passes_to_windows(args):
+    """subprocess.list2cmdline is how Python on Windows turns a list into a command line."""
+    from awsenv.session import windows_split
+
+    assert windows_split(subprocess.list2cmdline([r"C:\tools\x.exe", *args])) == [r"C:\tools\x.exe", *args]
