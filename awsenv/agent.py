@@ -31,7 +31,8 @@ MAX_MESSAGE = 1 << 20
 
 
 def enabled() -> bool:
-    return os.environ.get("AWSENV_AGENT", "1") not in ("0", "off", "no", "false")
+    # No AF_UNIX (Windows CPython): no agent; every run reads the keyring.
+    return hasattr(_socket, "AF_UNIX") and os.environ.get("AWSENV_AGENT", "1") not in ("0", "off", "no", "false")
 
 
 def socket_path() -> str | None:
@@ -43,10 +44,10 @@ def socket_path() -> str | None:
 def _request(message: dict, path: str | None = None) -> dict | None:
     if path is None:
         path = socket_path()
-    if path is None:
+    if path is None or not hasattr(_socket, "AF_UNIX"):
         return None
     try:
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        sock = _socket.socket(getattr(_socket, "AF_UNIX"), _socket.SOCK_STREAM)
         try:
             sock.settimeout(CONNECT_TIMEOUT)
             sock.connect(str(path))
@@ -65,7 +66,7 @@ def _request(message: dict, path: str | None = None) -> dict | None:
 
 
 def _read_all(sock) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     size = 0
     while True:
         chunk = sock.recv(65536)
@@ -113,7 +114,7 @@ def spawn() -> None:
         subprocess.Popen(
             [sys.executable, "-m", "awsenv.agent"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True, close_fds=True, env=env, cwd="/",
+            start_new_session=hasattr(os, "setsid"), close_fds=True, env=env, cwd="/",  # setsid: POSIX only
         )
     except OSError:
         pass
@@ -124,7 +125,7 @@ def _peer_is_us(conn) -> bool:
     import socket
     import struct
 
-    if not hasattr(socket, "SO_PEERCRED"):
+    if sys.platform == "win32" or not hasattr(socket, "SO_PEERCRED"):
         return True  # the 0700 directory is the guard where the OS has no SO_PEERCRED
     creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     _pid, uid, _gid = struct.unpack("3i", creds)
@@ -136,7 +137,7 @@ def serve(idle: float) -> None:
     import time
 
     path = socket_path()
-    if path is None:
+    if path is None or sys.platform == "win32":  # no AF_UNIX there: see enabled()
         return
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)

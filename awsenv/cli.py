@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from .errors import AwsenvError
 from .shells import NAMES as SHELL_NAMES
@@ -19,6 +20,9 @@ class Args:
 
     def __init__(self, **values) -> None:
         self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # typed as argparse.Namespace is
+        raise AttributeError(name)
 
 
 def fast_args(argv: list[str]) -> Args | None:
@@ -50,7 +54,7 @@ def fast_args(argv: list[str]) -> Args | None:
 
 
 def _fast_init(rest: list[str]) -> Args | None:
-    args = Args(command="init", shell=None, cmd="awsenv", no_prompt=False, no_refresh=False)
+    args: Any = Args(command="init", shell=None, cmd="awsenv", no_prompt=False, no_refresh=False)
     while rest:
         token = rest.pop(0)
         if token in ("--no-prompt", "--no-refresh"):
@@ -72,11 +76,34 @@ def init(args: Args) -> int:
     return 0
 
 
+def wrapper_argv() -> list[str]:
+    """The arguments of the PowerShell wrapper, which passes them as a JSON list in
+    AWSENV_ARGV: Windows PowerShell mangles quotes on a native command line. It reads
+    our output as UTF-8, so that is what it gets. The variable is taken out of the
+    environment, so no child of `exec` inherits it."""
+    import io
+    import json
+
+    from .errors import UsageError
+
+    try:
+        value = json.loads(os.environ.pop("AWSENV_ARGV", ""))
+    except ValueError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise UsageError("--argv-env needs AWSENV_ARGV to hold a JSON list of strings")
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     try:
-        args = fast_args(argv)
+        if argv == ["--argv-env"]:
+            argv = wrapper_argv()
+        args: Any = fast_args(argv)
         if args is None:
             from .parser import build_parser, check_command, show_help
 
@@ -84,7 +111,11 @@ def main(argv: list[str] | None = None) -> int:
             if "_ARGCOMPLETE" in os.environ:
                 import argcomplete
 
-                argcomplete.autocomplete(parser)
+                # PowerShell's completer reads the file as UTF-8; argcomplete would
+                # write it in the locale's encoding (the ANSI code page on Windows).
+                target = os.environ.get("_ARGCOMPLETE_STDOUT_FILENAME")
+                stream = open(target, "w", encoding="utf-8") if target else None
+                argcomplete.autocomplete(parser, output_stream=stream)
             if not argv:  # `awsenv` alone: the help, as aws-vault prints it, exit 0
                 return show_help(parser, None)
             check_command(parser, argv)

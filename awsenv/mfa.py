@@ -8,6 +8,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from typing import TextIO
 
 from .errors import Cancelled, MfaError, UsageError
 
@@ -22,20 +23,35 @@ def validate(code: str) -> str:
 
 
 def Terminal():  # noqa: N802 - used like a class
-    """The terminal to ask on: /dev/tty, or the console on Windows."""
-    return _Console() if os.name == "nt" else _Tty()
+    """The terminal to ask on: /dev/tty, or the console where there is no termios
+    (Windows)."""
+    try:
+        import termios  # noqa: F401 - only to learn which kind of terminal this is
+    except ImportError:
+        return _Console()
+    return _Tty()
 
 
 class _Console:
-    """Windows has no /dev/tty: the console's own input and output. Kept thin: it is
-    not exercised by the test suite, which runs on Linux."""
+    """Windows has no /dev/tty: the console's own input and output, which Python opens
+    as console (UTF-16) streams by these names, so any profile name shows. Without a
+    console (a service, WSL interop) there is nothing to ask on."""
 
     def __init__(self) -> None:
+        self.out: TextIO | None = None
+        self.inp: TextIO | None = None
+        try:
+            # Input first: opening CONOUT$ for writing where it is not a console would
+            # create a file of that name.
+            inp = open("CONIN$", encoding="utf-8")
+        except OSError:
+            return
         try:
             self.out = open("CONOUT$", "w", encoding="utf-8")
-            self.inp = open("CONIN$", encoding="utf-8")
         except OSError:
-            self.out = self.inp = None
+            inp.close()
+            return
+        self.inp = inp
 
     @property
     def available(self) -> bool:
@@ -45,7 +61,7 @@ class _Console:
         print(text, file=self.out or sys.stderr, flush=True)
 
     def ask(self, prompt: str, echo: bool = True) -> str:
-        if self.inp is None:
+        if self.inp is None or self.out is None:
             raise MfaError("no terminal to ask on")
         try:
             if not echo:
@@ -66,6 +82,9 @@ class _Tty:
     """The controlling terminal, or None when there is none (CI, cron, a pipe)."""
 
     def __init__(self) -> None:
+        self.fd: int | None = None
+        if sys.platform == "win32":  # Terminal() picks this only where termios exists
+            return
         try:
             self.fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
         except OSError:
@@ -83,6 +102,8 @@ class _Tty:
 
     def ask(self, prompt: str, echo: bool = True) -> str:
         if self.fd is None:
+            raise MfaError("no terminal to ask on")
+        if sys.platform == "win32":  # as in __init__
             raise MfaError("no terminal to ask on")
         import signal
         import termios
@@ -152,7 +173,7 @@ class CodeSource:
     def _recently_used(self, serial: str, code: str) -> bool:
         last = self.used.get(serial)
         # STS accepts a code for about one step either side; treat that span as spent.
-        return bool(last) and last[0] == code and self.clock() - last[1] < 3 * STEP
+        return last is not None and bool(last) and last[0] == code and self.clock() - last[1] < 3 * STEP
 
     def record(self, serial: str, code: str) -> None:
         self.used[serial] = [code, int(self.clock())]

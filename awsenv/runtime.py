@@ -9,8 +9,12 @@ import stat
 
 def runtime_dir() -> str | None:
     """A private directory for the socket and the lock, or None when none can be trusted."""
+    # Feature detection, not os.name: Windows has no uids (and no os.getuid) to check.
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return _windows_dir()
     base = os.environ.get("XDG_RUNTIME_DIR")
-    path = os.path.join(base, "awsenv") if base else f"/tmp/awsenv-{os.getuid()}"
+    path = os.path.join(base, "awsenv") if base else f"/tmp/awsenv-{getuid()}"
     try:
         try:
             os.mkdir(path, 0o700)
@@ -19,6 +23,21 @@ def runtime_dir() -> str | None:
         info = os.lstat(path)
     except OSError:
         return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != getuid() or info.st_mode & 0o077:
         return None
     return path
+
+
+def _windows_dir() -> str | None:
+    """%LOCALAPPDATA%\\awsenv: the profile's ACL keeps other users out, and Windows has
+    no mode bits or owner uid to check. A junction or link there is not trusted."""
+    base = os.environ.get("LOCALAPPDATA")
+    if not base:
+        return None
+    path = os.path.join(base, "awsenv")
+    try:
+        os.makedirs(path, exist_ok=True)
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return path if stat.S_ISDIR(info.st_mode) else None

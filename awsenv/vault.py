@@ -13,7 +13,6 @@ Nothing here writes a secret anywhere but the keyring.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -242,7 +241,32 @@ def _lock() -> Iterator[None]:
     # The lock file is empty; it only serialises writers.
     fd = os.open(os.path.join(_state_dir(), "sessions.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        _acquire(fd)
         yield
     finally:
-        os.close(fd)
+        os.close(fd)  # closing releases flock and msvcrt locks alike
+
+
+def _acquire(fd: int) -> None:
+    """An exclusive lock on the file: flock on POSIX, msvcrt.locking on Windows."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        _acquire_windows(fd)
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX)  # type: ignore[attr-defined,unused-ignore]  # not on win32
+
+
+def _acquire_windows(fd: int) -> None:
+    # A lock on the first byte. LK_LOCK gives up with EDEADLOCK after 10 tries a second
+    # apart; a writer holds it for one keyring round trip, so wait on.
+    import errno
+    import msvcrt
+
+    while True:
+        try:
+            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined,unused-ignore]
+            return
+        except OSError as err:
+            if err.errno != errno.EDEADLK:
+                raise

@@ -1,23 +1,25 @@
-# awsenv shell integration for PowerShell. Put in $PROFILE:
+# awsenv shell integration for PowerShell (7.x and Windows PowerShell 5.1). Put in $PROFILE:
 #     awsenv init pwsh | Out-String | Invoke-Expression
 #
-# Same logic as the bash, zsh and fish scripts, kept thin because it is only parsed
-# in the tests. Nothing here starts a process while nothing is due.
+# Same logic as the bash, zsh and fish scripts. Everything is defined in the global
+# scope, so init may run inside a function. It works under Set-StrictMode -Version
+# Latest and $ErrorActionPreference = 'Stop'. Nothing here starts a process while
+# nothing is due.
 # Prompt segment: `dev 42m`, `prod 3h05m`; a trailing `!` marks less than
 # AWSENV_REFRESH_WINDOW seconds left (urgent); `dev expired` after expiry.
 
-function __awsenv_now {
+function global:__awsenv_now {
     [DateTimeOffset]::UtcNow.ToUnixTimeSeconds()
 }
 
-function __awsenv_number($value) {
+function global:__awsenv_number($value) {
     if ("$value" -match '^[0-9]{1,12}$') {
         return [long]$value
     }
     return $null
 }
 
-function __awsenv_window {
+function global:__awsenv_window {
     $window = __awsenv_number $env:AWSENV_REFRESH_WINDOW
     if ($null -eq $window) {
         return 600
@@ -25,14 +27,14 @@ function __awsenv_window {
     return $window
 }
 
-function __awsenv_expires {
+function global:__awsenv_expires {
     if (-not $env:AWSENV_PROFILE) {
         return $null
     }
     return __awsenv_number $env:AWSENV_EXPIRES
 }
 
-function awsenv_prompt {
+function global:awsenv_prompt {
     $expires = __awsenv_expires
     if ($null -eq $expires) {
         return
@@ -59,7 +61,7 @@ function awsenv_prompt {
 
 # Due: AWSENV_NEXT_CHECK has come (set after a declined or capped refresh), or else
 # fewer than AWSENV_REFRESH_WINDOW seconds are left.
-function __awsenv_due {
+function global:__awsenv_due {
     $expires = __awsenv_expires
     if ($null -eq $expires -or $env:AWSENV_REFRESH -ceq 'off') {
         return $false
@@ -72,74 +74,125 @@ function __awsenv_due {
     return (($expires - $now) -lt (__awsenv_window))
 }
 
-# Runs the real program and evaluates its statements only when it succeeded. If
-# Ctrl-C stops the pipeline, nothing is evaluated, and a refresh is not asked for
-# again before expiry (what the program itself prints in that case).
-function __awsenv_eval {
-    $done = $false
+# Runs the real program. The arguments travel as JSON in AWSENV_ARGV: Windows
+# PowerShell 5.1 and 7.0-7.2 (and any version through a .cmd shim) drop '' and
+# embedded " on a native command line. Its output is UTF-8, and is read as UTF-8.
+function global:__awsenv_run([string[]] $argv) {
+    $env:AWSENV_ARGV = ConvertTo-Json -Compress -InputObject @($argv)
+    $encoding = $null
     try {
-        $out = & __AWSENV_EXE__ @args --shell pwsh
-        $rc = $LASTEXITCODE
-        if ($rc -eq 0 -and $out) {
-            # Ctrl-C can't stop the statements halfway (direnv's trap '' INT).
+        $encoding = [Console]::OutputEncoding
+        [Console]::OutputEncoding = [System.Text.UTF8Encoding]::new($false)
+    }
+    catch {
+        $encoding = $null  # no console to set (a service, redirected output)
+    }
+    try {
+        & __AWSENV_EXE__ --argv-env
+    }
+    finally {
+        if ($null -ne $encoding) {
+            [Console]::OutputEncoding = $encoding
+        }
+        Remove-Item -LiteralPath 'env:/AWSENV_ARGV' -ErrorAction Ignore
+    }
+}
+
+# Runs the real program and evaluates its statements only when it succeeded; returns
+# its exit code. A refresh that Ctrl-C stops must not be asked for again before
+# expiry: AWSENV_NEXT_CHECK is set before it starts (statements from a successful
+# refresh replace it), because a `finally` may not run after Ctrl-C.
+function global:__awsenv_eval([string[]] $argv) {
+    if ($argv[0] -ceq 'refresh') {
+        $expires = __awsenv_expires
+        if ($null -ne $expires -and $expires -gt (__awsenv_now)) {
+            $env:AWSENV_NEXT_CHECK = "$expires"
+        }
+        else {
+            $env:AWSENV_NEXT_CHECK = '9999999999'
+        }
+    }
+    $out = __awsenv_run ($argv + @('--shell', 'pwsh'))
+    $rc = $LASTEXITCODE
+    if ($rc -eq 0 -and $out) {
+        # Ctrl-C can't stop the statements halfway (direnv's trap '' INT). Reading
+        # TreatControlCAsInput throws where input is redirected (pwsh -c, CI, ISE).
+        $treatCtrlC = $null
+        try {
             $treatCtrlC = [Console]::TreatControlCAsInput
-            try {
-                [Console]::TreatControlCAsInput = $true
-                Invoke-Expression ($out -join "`n")
-            }
-            finally {
+            [Console]::TreatControlCAsInput = $true
+        }
+        catch {
+            $treatCtrlC = $null
+        }
+        try {
+            Invoke-Expression (@($out) -join "`n")
+        }
+        finally {
+            if ($null -ne $treatCtrlC) {
                 [Console]::TreatControlCAsInput = $treatCtrlC
             }
         }
-        $done = $true
     }
-    finally {
-        if (-not $done -and $args[0] -ceq 'refresh') {
-            $expires = __awsenv_expires
-            if ($null -ne $expires -and $expires -gt (__awsenv_now)) {
-                $env:AWSENV_NEXT_CHECK = "$expires"
-            }
-            else {
-                $env:AWSENV_NEXT_CHECK = '9999999999'
-            }
-        }
-    }
-    $global:LASTEXITCODE = $rc
+    return $rc
 }
 
-function __AWSENV_CMD__ {
-    $sub = $args[0]
+# An advanced function, so that a failure reaches the caller as $? = $false
+# ($PSCmdlet.WriteError): `awsenv use dev && terraform apply` stops, as in bash.
+function global:__AWSENV_CMD__ {
+    [CmdletBinding(PositionalBinding = $false)]
+    param([Parameter(ValueFromRemainingArguments = $true)] [string[]] $Arguments = @())
+    $sub = ''
+    if ($Arguments.Count -gt 0) {
+        $sub = $Arguments[0]
+    }
     # Case-sensitive comparisons throughout: profile names and subcommands are.
-    if (@('use', 'unset', 'refresh') -ccontains $sub -and -not ($args -ccontains '-h' -or $args -ccontains '--help')) {
+    if (@('use', 'unset', 'refresh') -ccontains $sub -and -not ($Arguments -ccontains '-h' -or $Arguments -ccontains '--help')) {
         # Already active with more than the window left: nothing to ask Python.
         $expires = __awsenv_expires
-        if ($sub -ceq 'use' -and $args.Count -eq 2 -and $args[1] -ceq $env:AWSENV_PROFILE -and
+        if ($sub -ceq 'use' -and $Arguments.Count -eq 2 -and $Arguments[1] -ceq $env:AWSENV_PROFILE -and
             -not $env:AWSENV_NEXT_CHECK -and $null -ne $expires -and
             ($expires - (__awsenv_now)) -gt (__awsenv_window)) {
             $global:LASTEXITCODE = 0
             return
         }
-        __awsenv_eval @args
-        return
+        $rc = __awsenv_eval $Arguments
     }
-    & __AWSENV_EXE__ @args
+    else {
+        __awsenv_run $Arguments
+        $rc = $LASTEXITCODE
+    }
+    $global:LASTEXITCODE = $rc
+    if ($rc -ne 0) {
+        $failure = [System.Exception]::new("awsenv $sub failed (exit code $rc)")
+        $PSCmdlet.WriteError([System.Management.Automation.ErrorRecord]::new($failure, 'AwsenvFailed', 'NotSpecified', $null))
+    }
 }
 
-# Wrap the existing prompt once; it sees the $? and $LASTEXITCODE of the user's command.
-if (-not (Test-Path function:__awsenv_original_prompt)) {
-    if (Test-Path function:prompt) {
-        $function:__awsenv_original_prompt = $function:prompt
+# Wrap `prompt` unless it is ours: a theme or `. $PROFILE` that redefined it after an
+# earlier init gets wrapped again, so the hook and the segment come back.
+$__awsenv_ours = (Test-Path -LiteralPath 'function:global:prompt') -and
+    (Get-Item -LiteralPath 'function:global:prompt').ScriptBlock.ToString().Contains('__awsenv_original_prompt')
+if (-not $__awsenv_ours) {
+    if (Test-Path -LiteralPath 'function:global:prompt') {
+        Set-Item -Path 'function:global:__awsenv_original_prompt' -Value (Get-Item -LiteralPath 'function:global:prompt').ScriptBlock
     }
     else {
         function global:__awsenv_original_prompt {
             'PS ' + (Get-Location) + '> '
         }
     }
+    # The original prompt sees the $? and $LASTEXITCODE of the user's command, and so
+    # does the next command line: restoring $? is the last statement.
     function global:prompt {
         $lastSuccess = $?
-        $lastExit = $global:LASTEXITCODE
+        $hadExit = Test-Path -LiteralPath 'variable:global:LASTEXITCODE'
+        $lastExit = 0
+        if ($hadExit) {
+            $lastExit = $global:LASTEXITCODE
+        }
         if (__AWSENV_REFRESH__ -and (__awsenv_due)) {
-            __awsenv_eval refresh
+            $null = __awsenv_eval @('refresh')
         }
         $segment = ''
         if (__AWSENV_PROMPT__) {
@@ -148,33 +201,55 @@ if (-not (Test-Path function:__awsenv_original_prompt)) {
                 $segment = "($text) "
             }
         }
-        $global:LASTEXITCODE = $lastExit
+        if ($hadExit) {
+            $global:LASTEXITCODE = $lastExit
+        }
         if (-not $lastSuccess) {
-            # Puts $? back to $false for the original prompt.
             Write-Error '' -ErrorAction Ignore
         }
-        $segment + (__awsenv_original_prompt)
+        $original = __awsenv_original_prompt
+        if ($hadExit) {
+            $global:LASTEXITCODE = $lastExit
+        }
+        $segment + $original
+        if (-not $lastSuccess) {
+            Write-Error '' -ErrorAction Ignore
+        }
     }
 }
+Remove-Variable -Name '__awsenv_ours' -ErrorAction Ignore
 
-# Completion calls the real program, not the wrapper.
-# >>> argcomplete shellcode, generated by `make completions`; do not edit >>>
-Register-ArgumentCompleter -Native -CommandName __AWSENV_CMD__ -ScriptBlock {
-    param($commandName, $wordToComplete, $cursorPosition)
-    $completion_file = New-TemporaryFile
-    $env:ARGCOMPLETE_USE_TEMPFILES = 1
-    $env:_ARGCOMPLETE_STDOUT_FILENAME = $completion_file
-    $env:COMP_LINE = $wordToComplete
-    $env:COMP_POINT = $cursorPosition
-    $env:_ARGCOMPLETE = 1
-    $env:_ARGCOMPLETE_SUPPRESS_SPACE = 0
-    $env:_ARGCOMPLETE_IFS = "`n"
-    $env:_ARGCOMPLETE_SHELL = "powershell"
-    & __AWSENV_EXE__ 2>&1 | Out-Null
-
-    Get-Content $completion_file | ForEach-Object {
-        [System.Management.Automation.CompletionResult]::new($_, $_, "ParameterValue", $_)
+# Completion calls the real program through argcomplete. A parameter completer, as a
+# function's arguments never reach a -Native one; flags (--shell) are arguments here.
+# COMP_LINE is this command alone (not `cd x; ...` before it), up to the cursor.
+Register-ArgumentCompleter -CommandName __AWSENV_CMD__ -ParameterName Arguments -ScriptBlock {
+    param($commandName, $parameterName, $wordToComplete, $commandAst, $fakeBoundParameters)
+    $line = $commandAst.Extent.Text
+    if ($wordToComplete -eq '' -and -not $line.EndsWith(' ')) {
+        $line += ' '
     }
-    Remove-Item $completion_file, 'Env:\_ARGCOMPLETE_STDOUT_FILENAME', 'Env:\ARGCOMPLETE_USE_TEMPFILES', 'Env:\COMP_LINE', 'Env:\COMP_POINT', 'Env:\_ARGCOMPLETE', 'Env:\_ARGCOMPLETE_SUPPRESS_SPACE', 'Env:\_ARGCOMPLETE_IFS', 'Env:\_ARGCOMPLETE_SHELL'
+    $names = @('ARGCOMPLETE_USE_TEMPFILES', '_ARGCOMPLETE_STDOUT_FILENAME', 'COMP_LINE', 'COMP_POINT',
+        '_ARGCOMPLETE', '_ARGCOMPLETE_SUPPRESS_SPACE', '_ARGCOMPLETE_IFS', '_ARGCOMPLETE_SHELL')
+    $completionFile = New-TemporaryFile
+    try {
+        $env:ARGCOMPLETE_USE_TEMPFILES = 1
+        $env:_ARGCOMPLETE_STDOUT_FILENAME = $completionFile.FullName
+        $env:COMP_LINE = $line
+        $env:COMP_POINT = $line.Length
+        $env:_ARGCOMPLETE = 1
+        $env:_ARGCOMPLETE_SUPPRESS_SPACE = 0
+        $env:_ARGCOMPLETE_IFS = "`n"
+        $env:_ARGCOMPLETE_SHELL = 'powershell'
+        & __AWSENV_EXE__ 2>&1 | Out-Null
+        Get-Content -LiteralPath $completionFile.FullName -Encoding UTF8 | ForEach-Object {
+            [System.Management.Automation.CompletionResult]::new($_, $_, 'ParameterValue', $_)
+        }
+    }
+    finally {
+        # The next `awsenv use` must not run in completion mode after an interrupted one.
+        foreach ($name in $names) {
+            Remove-Item -LiteralPath "env:/$name" -ErrorAction Ignore
+        }
+        Remove-Item -LiteralPath $completionFile.FullName -ErrorAction Ignore
+    }
 }
-# <<< argcomplete shellcode <<<

@@ -4,7 +4,9 @@ child process inherits it. PowerShell cannot run here, so its statements are par
 with tree-sitter-powershell and the literals decoded by PowerShell's own rules."""
 from __future__ import annotations
 
+import base64
 import os
+import re
 import shlex
 import subprocess
 import tempfile
@@ -262,36 +264,50 @@ def single_string_literal(node):
     return node
 
 
-def ps_assignments(source: str) -> list[tuple[str, str]]:
-    """(name, decoded value) for each `$env:NAME = '...'` statement in source; every
-    statement must be such an assignment or a `Remove-Item -LiteralPath '...'`."""
+# A value that is not ASCII is sent as this expression, so that no code page matters.
+PS_BASE64 = re.compile(
+    r"\(\[System\.Text\.Encoding\]::UTF8\.GetString\(\[System\.Convert\]::FromBase64String\('([A-Za-z0-9+/=]*)'\)\)\)"
+)
+
+
+def ps_decode(text: str) -> str:
+    """The value of what Pwsh.quote wrote: one verbatim string, or exactly the base64
+    expression around one, whose text is nothing but base64 characters."""
+    match = PS_BASE64.fullmatch(text)
+    if match:
+        return base64.b64decode(match.group(1), validate=True).decode("utf-8")
+    return ps_verbatim(text)
+
+
+def ps_assignments(source: str) -> list[tuple[str, str | None]]:
+    """(name, decoded value) for each `$env:NAME = ...` statement in source, None for
+    `$env:NAME = $null`; every statement must be such an assignment."""
+    assert source.isascii(), "PowerShell statements must not depend on the code page"
     tree = ps_parser().parse(source.encode())
     assert ps_problems(tree) == [], source
     statements = tree.root_node.named_children
     assert [n.type for n in statements] == ["statement_list"], tree.root_node
-    result = []
+    result: list[tuple[str, str | None]] = []
     for pipeline in statements[0].named_children:
         assert pipeline.type == "pipeline", pipeline
         (statement,) = pipeline.named_children
-        if statement.type == "assignment_expression":
-            rhs = statement.child_by_field_name("value")
-            target = statement.named_children[0]
-            variables = [n for n in walk(target) if n.type == "variable"]
-            assert len(variables) == 1 and variables[0].text == target.text, target.text
-            name = variables[0].text.decode()
-            assert name.startswith("$env:"), name
-            literal = single_string_literal(rhs)
-            assert literal is not None, f"right-hand side is not one verbatim string: {rhs.text!r}"
-            assert literal.text == rhs.text
-            result.append((name[len("$env:"):], ps_verbatim(literal.text.decode())))
+        assert statement.type == "assignment_expression", statement.text
+        rhs = statement.child_by_field_name("value")
+        target = statement.named_children[0]
+        variables = [n for n in walk(target) if n.type == "variable"]
+        assert len(variables) == 1 and variables[0].text == target.text, target.text
+        name = variables[0].text.decode()
+        assert name.startswith("$env:"), name
+        if rhs.text == b"$null":
+            result.append((name[len("$env:"):], None))
+            continue
+        literal = single_string_literal(rhs)
+        if literal is None:  # the base64 form: one call on one verbatim string
+            literals = [n for n in walk(rhs) if n.type == "string_literal"]
+            assert len(literals) == 1 and single_string_literal(literals[0]) is not None, rhs.text
         else:
-            text = statement.text.decode()
-            assert text.startswith("Remove-Item -LiteralPath "), text
-            args = [n for n in walk(statement) if n.type == "string_literal"]
-            assert len(args) == 1, text
-            path = ps_verbatim(args[0].text.decode())
-            assert path.startswith("env:/"), path
-            result.append((path[len("env:/"):], None))
+            assert literal.text == rhs.text
+        result.append((name[len("$env:"):], ps_decode(rhs.text.decode())))
     return result
 
 
@@ -305,7 +321,7 @@ def test_pwsh_hostile_values_parse_and_decode():
 @pytest.mark.parametrize("value", HOSTILE + ["'", "‘", "’", "‚", "‛", "'‘’‚‛", "a'''b", "‛'"])
 def test_pwsh_quote_alone(value):
     pwsh = shells.get("pwsh")
-    assert ps_verbatim(pwsh.quote(value)) == value
+    assert ps_decode(pwsh.quote(value)) == value
     assert ps_assignments(pwsh.export("AWSENV_T", value) + "\n") == [("AWSENV_T", value)]
 
 
@@ -339,6 +355,10 @@ def test_pwsh_decoder_rejects_broken_quoting():
         ps_assignments('$env:A = "$(touch PWNED)"\n')
     with pytest.raises(AssertionError):
         ps_assignments("$env:A = 'a' + 'b'\n")
+    with pytest.raises(AssertionError):
+        ps_assignments("$env:A = ([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String('YQ==')) + $(x))\n")
+    with pytest.raises(AssertionError):
+        ps_assignments("$env:A = 'è'\n")  # not ASCII: the code page would decide
 
 
 # Profile names through the real command ---------------------------------------------

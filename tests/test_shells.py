@@ -340,16 +340,6 @@ def nodes(node):
         yield from nodes(child)
 
 
-def pwsh_functions(tree) -> dict:
-    """Function name -> its script block, for each `function NAME { ... }`."""
-    found = {}
-    for node in nodes(tree.root_node):
-        if node.type == "function_statement":
-            name = next(c for c in node.children if c.type == "function_name").text.decode()
-            found[name] = next(c for c in node.children if c.type == "script_block")
-    return found
-
-
 def code(node, kind: str) -> list[str]:
     """The texts of the `kind` nodes under node: code only, never a comment."""
     return [n.text.decode() for n in nodes(node) if n.type == kind]
@@ -357,43 +347,34 @@ def code(node, kind: str) -> list[str]:
 
 @pytest.mark.parametrize("flags", ([], ["--no-prompt", "--no-refresh"], ["--cmd", "aws-env"]))
 def test_pwsh_init_parses_and_defines_the_pieces(world, flags):
+    from test_pwsh import commands, elements, exe_calls, functions
+
     text = world.ok("init", "pwsh", *flags).stdout
     tree, bad = parse_pwsh(text)
     assert bad == []
     cmd = flags[1] if flags[:1] == ["--cmd"] else "awsenv"
-    functions = pwsh_functions(tree)
-    assert {cmd, "awsenv_prompt", "global:prompt", "__awsenv_due", "__awsenv_window", "__awsenv_eval"} <= set(functions)
-    assert "awsenv" not in functions or cmd == "awsenv"
-    # The wrapper runs the real program by its quoted path, with --shell pwsh.
-    assert "& '" + AWSENV + "' @args --shell pwsh" in functions["__awsenv_eval"].text.decode()
-    # The same logic as the other shells, found in code, not in a comment:
-    # the window defaults to 600 and is read from AWSENV_REFRESH_WINDOW,
-    window = functions["__awsenv_window"]
+    defined = functions(tree.root_node)
+    assert {f"global:{cmd}", "global:awsenv_prompt", "global:prompt"} <= set(defined)
+    (register,) = commands(tree.root_node, "Register-ArgumentCompleter")
+    assert elements(register)[:2] == ["-CommandName", cmd]
+    assert "[DateTimeOffset]::UtcNow.ToUnixTimeSeconds()" in defined["global:__awsenv_now"].text.decode()
+    assert set(exe_calls(text)) == {AWSENV}
+    # Mirrors the other shells, found in code, not in a comment: the window defaults
+    # to 600 and is read from AWSENV_REFRESH_WINDOW,
+    window = defined["global:__awsenv_window"]
     assert "$env:AWSENV_REFRESH_WINDOW" in code(window, "variable")
     assert [r for r in code(window, "flow_control_statement") if r.split() == ["return", "600"]]
     # the segment says `expired` after expiry and marks the window with `!`,
-    segment = functions["awsenv_prompt"]
+    segment = defined["global:awsenv_prompt"]
     assert any(s.endswith(' expired"') for s in code(segment, "expandable_string_literal"))
     assert "'!'" in code(segment, "string_literal")
     assert "__awsenv_window" in code(segment, "command_name")
-    assert "[DateTimeOffset]::UtcNow.ToUnixTimeSeconds()" in functions["__awsenv_now"].text.decode()
     # refresh is due at AWSENV_NEXT_CHECK, never with AWSENV_REFRESH=off,
-    due = functions["__awsenv_due"]
+    due = defined["global:__awsenv_due"]
     assert {"$env:AWSENV_NEXT_CHECK", "$env:AWSENV_REFRESH"} <= set(code(due, "variable"))
     assert "'off'" in code(due, "string_literal")
     # and a refresh that didn't finish is not asked for again before expiry.
-    assert "'9999999999'" in code(functions["__awsenv_eval"], "string_literal")
-    prompt = functions["global:prompt"]
-    calls = code(prompt, "command_name")
-    assert "__awsenv_original_prompt" in calls and "awsenv_prompt" in calls
-    assert "__awsenv_original_prompt = $function:prompt" in text
-    # --no-prompt and --no-refresh switch the pieces off in the prompt function.
-    conditions = [c for c in code(prompt, "if_statement")]
-    want_refresh, want_prompt = ("0", "0") if "--no-prompt" in flags else ("1", "1")
-    assert any(c.startswith(f"if ({want_refresh} -and (__awsenv_due))") for c in conditions), conditions
-    assert any(c.startswith(f"if ({want_prompt})") for c in conditions), conditions
-    completers = [c for c in code(tree.root_node, "command") if c.startswith("Register-ArgumentCompleter")]
-    assert len(completers) == 1 and completers[0].startswith(f"Register-ArgumentCompleter -Native -CommandName {cmd} ")
+    assert "'9999999999'" in code(defined["global:__awsenv_eval"], "string_literal")
 
 
 def test_pwsh_use_output_parses_and_quotes(world):

@@ -98,6 +98,8 @@ def cmd_exec(args) -> int:
         print(f"awsenv: starting {command[0]} with the credentials of {name}; `exit` leaves it", file=sys.stderr)
     sys.stdout.flush()
     try:
+        if not hasattr(os, "fork"):
+            return _run_child(command, env)
         os.execvpe(command[0], command, env)
     except FileNotFoundError:
         print(f"awsenv: command not found: {command[0]}", file=sys.stderr)
@@ -106,6 +108,21 @@ def cmd_exec(args) -> int:
         print(f"awsenv: cannot run {command[0]}: {err.strerror}", file=sys.stderr)
         return 126
     return 0  # not reached: exec replaced this process
+
+
+def _run_child(command: list[str], env: dict[str, str]) -> int:
+    """Windows, which has no fork, emulates exec by starting the program and exiting at
+    once: the caller would lose its exit code. So run it as a child and wait."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(command, env=env)
+    # Ctrl-C reaches the child from the console too; it decides, and we report its code.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 NEVER = 9999999999  # AWSENV_NEXT_CHECK: nothing more to do for these credentials

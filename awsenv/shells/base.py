@@ -4,7 +4,7 @@ import os
 import re
 import sys
 
-from ..errors import UsageError
+from ..errors import AwsenvError, UsageError
 
 FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -13,6 +13,8 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class Shell:
     name = ""
     template = ""  # file name under shell/
+    reserved = frozenset[str]()  # what this shell's script calls, beyond RESERVED
+    case_sensitive = True  # whether the shell tells function names apart by case
 
     def quote(self, value: str) -> str:
         raise NotImplementedError
@@ -35,7 +37,7 @@ class Shell:
         """The template in shell/ with each bare placeholder replaced by an
         already-quoted value. Template authors never write quotes around one."""
         placeholders = {
-            "__AWSENV_CMD__": check_function_name(cmd),
+            "__AWSENV_CMD__": check_function_name(cmd, self),
             "__AWSENV_EXE__": self.quote(executable()),
             "__AWSENV_PROMPT__": "1" if prompt else "0",
             "__AWSENV_REFRESH__": "1" if refresh else "0",
@@ -60,11 +62,17 @@ def template_dir() -> str:
 def executable() -> str:
     """The real awsenv program, by absolute path, so the wrapper never finds itself."""
     argv0 = sys.argv[0] if sys.argv else ""
-    if os.path.basename(argv0) == "awsenv" and os.path.isfile(argv0):
-        return os.path.abspath(argv0)
+    # pip's Windows launcher, awsenv.exe, hands Python its own path without the .exe.
+    for path in (argv0, argv0 + ".exe"):
+        if os.path.basename(path).lower() in ("awsenv", "awsenv.exe") and os.path.isfile(path):
+            return os.path.abspath(path)
     import shutil
 
-    return shutil.which("awsenv") or "awsenv"
+    found = shutil.which("awsenv")  # awsenv.exe on Windows, through PATHEXT
+    if found is None:
+        # A bare `awsenv` would name the wrapper function itself in PowerShell.
+        raise AwsenvError("cannot find the awsenv program on PATH; the shell integration calls it by its full path")
+    return os.path.abspath(found)
 
 
 # Names the scripts themselves call, which a wrapper of that name would hijack.
@@ -74,9 +82,13 @@ RESERVED = frozenset(
 )
 
 
-def check_function_name(name: str) -> str:
+def check_function_name(name: str, shell: Shell | None = None) -> str:
     if not FUNCTION_NAME.fullmatch(name):
         raise UsageError(f"--cmd {name!r} is not a valid function name (letters, digits, _ and -)")
-    if name in RESERVED or name.startswith("__awsenv"):
+    reserved = RESERVED | (shell.reserved if shell else frozenset())
+    key = name
+    if shell is not None and not shell.case_sensitive:
+        key, reserved = name.lower(), frozenset(word.lower() for word in reserved)
+    if key in reserved or key.startswith("__awsenv"):
         raise UsageError(f"--cmd {name!r} would replace a command the shell integration relies on")
     return name

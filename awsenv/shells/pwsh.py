@@ -1,22 +1,37 @@
 from __future__ import annotations
 
-from .base import Shell
+import base64
 
-# PowerShell takes the typographic single quotes as quote characters too.
-SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
+from .base import Shell
 
 
 class Pwsh(Shell):
     name = "pwsh"
     template = "awsenv.ps1"
+    # PowerShell finds functions case-insensitively, before cmdlets: a wrapper named
+    # like one of these (in any case) would replace what the script calls.
+    case_sensitive = False
+    reserved = frozenset(
+        "prompt awsenv_prompt ConvertTo-Json ForEach-Object Get-Content Get-Item Get-Location "
+        "Invoke-Expression New-TemporaryFile Out-Null Register-ArgumentCompleter Remove-Item "
+        "Remove-Variable Set-Item Test-Path Write-Error".split()
+    )
 
     def quote(self, value: str) -> str:
-        for quote in SINGLE_QUOTES:
-            value = value.replace(quote, quote * 2)
-        return "'" + value + "'"
+        """A verbatim string, or for a value that is not ASCII, an expression that
+        decodes it from base64: PowerShell decodes a native program's output with the
+        console's code page, and `awsenv init pwsh | Invoke-Expression` or
+        `awsenv use dev | Invoke-Expression` run before anything can set it to UTF-8.
+        This also keeps out the typographic quotes, which PowerShell takes as quotes."""
+        if not value.isascii():
+            encoded = base64.b64encode(value.encode("utf-8", "surrogateescape")).decode("ascii")
+            return f"([System.Text.Encoding]::UTF8.GetString([System.Convert]::FromBase64String('{encoded}')))"
+        return "'" + value.replace("'", "''") + "'"
 
     def export(self, name: str, value: str) -> str:
         return f"$env:{name} = {self.quote(value)}"
 
     def unset(self, name: str) -> str:
-        return f"Remove-Item -LiteralPath {self.quote('env:/' + name)} -ErrorAction SilentlyContinue"
+        # Assigning $null removes the variable, and unlike Remove-Item it neither fails
+        # (status false) nor adds to $Error when the variable is not there.
+        return f"$env:{name} = $null"
