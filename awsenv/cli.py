@@ -26,13 +26,13 @@ class Args:
 
 
 def fast_args(argv: list[str]) -> Args | None:
-    """`use PROFILE [--shell S]` or `init SHELL [--cmd NAME] [--no-prompt] [--no-refresh]`
+    """`use PROFILE [--shell S]` or `init [SHELL] [--cmd NAME] [--no-prompt] [--no-refresh]`
     exactly, or None to let argparse decide."""
-    if len(argv) < 2 or "_ARGCOMPLETE" in os.environ:
+    if not argv or "_ARGCOMPLETE" in os.environ:
         return None
     if argv[0] == "init":
         return _fast_init(argv[1:])
-    if argv[0] != "use":
+    if argv[0] != "use" or len(argv) < 2:
         return None
     profile = None
     shell = None
@@ -65,14 +65,16 @@ def _fast_init(rest: list[str]) -> Args | None:
             args.shell = token
         else:
             return None
-    return args if args.shell else None
+    return args
 
 
 def init(args: Args) -> int:
-    """`awsenv init` runs in every new shell: it needs the shell modules and nothing else."""
-    from .shells import get
+    """`awsenv init` runs in every new shell: it needs the shell modules and nothing else
+    (shellingham too when no shell is named)."""
+    from .shells import detect, get
 
-    sys.stdout.write(get(args.shell).init(args.cmd, prompt=not args.no_prompt, refresh=not args.no_refresh))
+    shell = get(args.shell) if args.shell else detect(remedy=f"name it: awsenv init {'|'.join(SHELL_NAMES)}")
+    sys.stdout.write(shell.init(args.cmd, prompt=not args.no_prompt, refresh=not args.no_refresh))
     return 0
 
 
@@ -115,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                 # write it in the locale's encoding (the ANSI code page on Windows).
                 target = os.environ.get("_ARGCOMPLETE_STDOUT_FILENAME")
                 stream = open(target, "w", encoding="utf-8") if target else None
-                argcomplete.autocomplete(parser, output_stream=stream)
+                # `awsenv use <Tab>` offers profiles; flags only once a `-` is typed.
+                argcomplete.autocomplete(parser, output_stream=stream, always_complete_options=False)
             if not argv:  # `awsenv` alone: the help, as aws-vault prints it, exit 0
                 return show_help(parser, None)
             check_command(parser, argv)

@@ -154,7 +154,7 @@ def build_parser() -> Parser:
     p.add_argument("topic", nargs="?", metavar="COMMAND")
 
     p = command("init", "print the shell integration")
-    p.add_argument("shell", choices=SHELL_NAMES + ("powershell",))
+    p.add_argument("shell", nargs="?", choices=SHELL_NAMES + ("powershell",), help="default: the calling shell")
     p.add_argument("--cmd", default="awsenv", help="name of the wrapper function")
     p.add_argument("--no-prompt", action="store_true", help="do not add the segment to the prompt")
     p.add_argument("--no-refresh", action="store_true", help="do not install the refresh hook")

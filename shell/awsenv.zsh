@@ -81,15 +81,26 @@ __awsenv_due() {
     (( 10#$AWSENV_EXPIRES - __awsenv_time < __awsenv_win ))
 }
 
+# The real program, told the refresh window and mode this shell uses, exported or not,
+# so that it and the hook agree on when credentials are due.
+__awsenv_run() {
+    \builtin local __awsenv_win
+    __awsenv_window
+    AWSENV_REFRESH_WINDOW=$__awsenv_win AWSENV_REFRESH=${AWSENV_REFRESH-prompt} __AWSENV_EXE__ "$@" --shell zsh
+}
+
 # Runs the real program and evaluates its statements with Ctrl-C ignored, so an
 # interrupt can't leave half of them applied (direnv's trap). The program itself
 # answers Ctrl-C at its MFA question. It prints nothing on failure.
 __awsenv_eval() {
-    \builtin local __awsenv_out __awsenv_rc
+    \builtin local __awsenv_out __awsenv_rc __awsenv_win
     # A function-local trap (localtraps) puts the caller's INT trap back on return.
     \builtin setopt localoptions localtraps
+    __awsenv_window
     \builtin trap '' INT
-    __awsenv_out=$(__AWSENV_EXE__ "$@" --shell zsh)
+    # __awsenv_run's command, inline: as one simple command it runs in place of the
+    # subshell, which would otherwise die of the Ctrl-C that answers the MFA question.
+    __awsenv_out=$(AWSENV_REFRESH_WINDOW=$__awsenv_win AWSENV_REFRESH=${AWSENV_REFRESH-prompt} __AWSENV_EXE__ "$@" --shell zsh)
     __awsenv_rc=$?
     if (( __awsenv_rc == 0 )); then
         \builtin eval "$__awsenv_out"
@@ -115,12 +126,28 @@ __AWSENV_CMD__() {
                 \builtin return 0
             fi
         fi
-        __awsenv_eval "$@"
+        # In a subshell writing to a pipe (eval "$(awsenv use dev)", awsenv use dev | cat)
+        # someone reads the statements: print them, as the program alone would.
+        if (( ZSH_SUBSHELL )) && [[ -p /dev/stdout ]]; then
+            __awsenv_run "$@"
+        else
+            __awsenv_eval "$@"
+        fi
         ;;
     (*)
         __AWSENV_EXE__ "$@"
         ;;
     esac
+}
+
+# Registers completion for the wrapper whenever it is missing: compdef exists only once
+# compinit has run, which may be after this file, and a compinit run again (a framework,
+# then the user) starts a fresh table. Checked at each prompt; it starts nothing.
+__awsenv_complete() {
+    if (( ${+functions[compdef]} )) && [[ "${_comps[__AWSENV_CMD__]-}" != __awsenv_argcomplete ]]; then
+        \builtin autoload -Uz is-at-least
+        compdef __awsenv_argcomplete __AWSENV_CMD__
+    fi
 }
 
 # zsh keeps $? across precmd functions itself; returning it costs nothing.
@@ -134,12 +161,7 @@ __awsenv_precmd() {
     # The prompt expands this with prompt_subst; % is doubled so a profile name is
     # shown as it is, never read as a prompt escape.
     __awsenv_ps=${__awsenv_segment:+(${__awsenv_segment//\%/%%}) }
-    # compdef exists only once compinit has run, which may be after this file.
-    if (( ! ${+__awsenv_completion} && ${+functions[compdef]} )); then
-        __awsenv_completion=1
-        \builtin autoload -Uz is-at-least
-        compdef __awsenv_argcomplete __AWSENV_CMD__
-    fi
+    __awsenv_complete
     \builtin return $__awsenv_status
 }
 
@@ -222,8 +244,4 @@ __awsenv_argcomplete() {
     fi
 }
 # <<< argcomplete shellcode <<<
-if (( ${+functions[compdef]} )); then
-    __awsenv_completion=1
-    \builtin autoload -Uz is-at-least
-    compdef __awsenv_argcomplete __AWSENV_CMD__
-fi
+__awsenv_complete

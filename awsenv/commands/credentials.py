@@ -157,9 +157,12 @@ def cmd_refresh(args) -> None:
         creds, _chain = resolver.resolve(request)
         resolver.save()
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the hook must always learn it tried
-        if isinstance(err, KeyboardInterrupt):
-            print(file=sys.stderr)  # the prompt starts on a line of its own after ^C
-        elif not isinstance(err, Cancelled):
+        again = f"asking again when it expires in {format_ttl(left)}" if left > 0 else "not asking again"
+        if isinstance(err, (Cancelled, KeyboardInterrupt)):
+            # After ^C the cursor is still on the question's line.
+            start = "\n" if isinstance(err, KeyboardInterrupt) else ""
+            print(f"{start}awsenv: {profile} not renewed; {again}", file=sys.stderr)
+        else:
             reason = err if isinstance(err, AwsenvError) else f"internal error ({type(err).__name__})"
             print(f"awsenv: cannot refresh {profile}: {reason}", file=sys.stderr)
         next_check = expires if left > 0 else NEVER
@@ -172,6 +175,9 @@ def cmd_refresh(args) -> None:
         # A role capped below the window: renew it once per lifetime, not every prompt.
         plan.append(("AWSENV_NEXT_CHECK", str(creds.expiration - env_seconds("AWSENV_MIN_TTL", 300))))
     emit(shell.render(plan))
+    if creds.access_key_id != os.environ.get("AWS_ACCESS_KEY_ID"):
+        left_now = "" if creds.expiration is None else f" ({format_ttl(creds.ttl())} left)"
+        print(f"awsenv: renewed {profile}{left_now}", file=sys.stderr)
 
 
 # status / whoami ----------------------------------------------------------------

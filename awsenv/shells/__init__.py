@@ -28,9 +28,9 @@ def get(name: str) -> Shell:
     return SHELLS[key]
 
 
-def detect() -> Shell:
+def detect(remedy: str = f"pass --shell {'|'.join(NAMES)}") -> Shell:
     """The shell that called awsenv (shellingham), else $SHELL. Failing both, say which
-    was tried so the user knows to pass --shell."""
+    was tried and what to do instead (`remedy`)."""
     tried = []
     try:
         import shellingham
@@ -52,4 +52,4 @@ def detect() -> Shell:
         tried.append(f"$SHELL is {fallback}")
     else:
         tried.append("$SHELL is unset")
-    raise UsageError(f"cannot tell which shell to print for ({'; '.join(tried)}); pass --shell {'|'.join(NAMES)}")
+    raise UsageError(f"cannot tell which shell to print for ({'; '.join(tried)}); {remedy}")

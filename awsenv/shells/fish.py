@@ -15,4 +15,12 @@ class Fish(Shell):
         return f"set -gx {name} {self.quote(value)};"
 
     def unset(self, name: str) -> str:
-        return f"set -e {name};"
+        # `set -e` of a variable that is not set returns 4, which would fail the whole
+        # `awsenv use dev | source; and cmd`; an `if` that runs nothing returns 0.
+        return f"if set -q {name}; set -e {name}; end;"
+
+    def render(self, plan) -> str:
+        # fish's `set` passes the $status it finds through: start from 0, so the status
+        # after `source` tells whether these statements applied, not what ran before.
+        text = super().render(plan)
+        return "builtin true;\n" + text if text else text

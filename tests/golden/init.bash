@@ -76,6 +76,14 @@ __awsenv_due() {
     ((10#$AWSENV_EXPIRES - __awsenv_time < __awsenv_win))
 }
 
+# The real program, told the refresh window and mode this shell uses, exported or not,
+# so that it and the hook agree on when credentials are due.
+__awsenv_run() {
+    \builtin local __awsenv_win
+    __awsenv_window
+    AWSENV_REFRESH_WINDOW=$__awsenv_win AWSENV_REFRESH=${AWSENV_REFRESH-prompt} '/opt/awsenv/bin/awsenv' "$@" --shell bash
+}
+
 # Runs the real program and evaluates its statements with Ctrl-C ignored, so an
 # interrupt can't leave half of them applied (direnv's trap). The program itself
 # answers Ctrl-C at its MFA question. It prints nothing on failure.
@@ -85,7 +93,7 @@ __awsenv_eval() {
     \builtin trap '' INT
     # Only this shell ignores Ctrl-C: the program gets the default back, so a slow
     # network call can still be interrupted.
-    __awsenv_out=$(\builtin trap - INT; '/opt/awsenv/bin/awsenv' "$@" --shell bash)
+    __awsenv_out=$(\builtin trap - INT; __awsenv_run "$@")
     __awsenv_rc=$?
     if ((__awsenv_rc == 0)); then
         \builtin eval "$__awsenv_out"
@@ -116,7 +124,13 @@ awsenv() {
                 \builtin return 0
             fi
         fi
-        __awsenv_eval "$@"
+        # In a subshell writing to a pipe (eval "$(awsenv use dev)", awsenv use dev | cat)
+        # someone reads the statements: print them, as the program alone would.
+        if ((BASH_SUBSHELL)) && [[ -p /dev/stdout ]]; then
+            __awsenv_run "$@"
+        else
+            __awsenv_eval "$@"
+        fi
         ;;
     *)
         '/opt/awsenv/bin/awsenv' "$@"

@@ -61,13 +61,22 @@ function __awsenv_due
     test (math $AWSENV_EXPIRES - $now) -lt (__awsenv_window)
 end
 
+# The real program, told the refresh window and mode this shell uses, exported or not,
+# so that it and the hook agree on when credentials are due.
+function __awsenv_run
+    set -lx AWSENV_REFRESH_WINDOW (__awsenv_window)
+    set -q AWSENV_REFRESH; or set -l AWSENV_REFRESH prompt
+    set -lx AWSENV_REFRESH $AWSENV_REFRESH
+    '/opt/awsenv/bin/awsenv' $argv --shell fish
+end
+
 # Runs the real program and sources its statements. An INT handler keeps fish from
 # cancelling this function when Ctrl-C answers the MFA question, so what the program
 # prints then (it remembers that it asked) is applied. It prints nothing on failure.
 function __awsenv_eval
     function __awsenv_ignore_int --on-signal INT
     end
-    set -l out ('/opt/awsenv/bin/awsenv' $argv --shell fish | string collect)
+    set -l out (__awsenv_run $argv | string collect)
     set -l rc $pipestatus[1]
     if test $rc -eq 0
         printf '%s' $out | source
@@ -91,7 +100,17 @@ function awsenv
                     return 0
                 end
             end
-            __awsenv_eval $argv
+            # Someone reads the statements (eval (awsenv use dev), awsenv use dev | source):
+            # print them, as the program alone would. A file is not a reader: it applies.
+            if status is-command-substitution
+                or begin
+                    not isatty stdout
+                    and command test -p /dev/stdout
+                end
+                __awsenv_run $argv
+            else
+                __awsenv_eval $argv
+            end
         case '*'
             '/opt/awsenv/bin/awsenv' $argv
     end
