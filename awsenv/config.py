@@ -29,6 +29,7 @@ PROFILE_KEYS = (
     "external_id",
     "credential_process",
 )
+SSO_PROFILE_KEYS = ("sso_session", "sso_account_id", "sso_role_name", "sso_start_url", "sso_region")
 
 
 class Profile:
@@ -60,6 +61,11 @@ class Profile:
     @property
     def is_role(self) -> bool:
         return self.get("role_arn") is not None
+
+    @property
+    def is_sso(self) -> bool:
+        """An IAM Identity Center profile: a base whose credentials come from a sign-in."""
+        return not self.is_role and any(self.get(key) for key in SSO_PROFILE_KEYS)
 
     @property
     def region(self) -> str | None:
@@ -177,6 +183,7 @@ class AwsConfig:
         self.config_file = config_file or config_path()
         self.credentials_file = credentials_file or credentials_path()
         self._profiles: dict[str, Profile] = {}
+        self.sso_sessions: dict[str, Section] = {}
         text = _read(self.config_file)
         if text is not None:
             for section in parse_ini(text, str(self.config_file)):
@@ -185,6 +192,8 @@ class AwsConfig:
                     self._profiles[name] = Profile(
                         name, section.values, str(self.config_file), section.line, section.lines
                     )
+                elif section.name.startswith(SSO_SESSION):
+                    self.sso_sessions[section.name[len(SSO_SESSION):].strip()] = section
         self._credentials: dict[str, Section] | None = None
 
     # The credentials file is read lazily: the cached path never needs it for a
@@ -218,6 +227,41 @@ class AwsConfig:
         hint = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         suffix = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
         raise UsageError(f"unknown profile {name!r} in {self.config_file}{suffix}")
+
+    def portal(self, profile: Profile) -> Portal:
+        """The sign-in an SSO profile uses: its [sso-session], or the legacy start URL
+        and region in the profile itself."""
+        name = profile.name
+        for key in ("sso_account_id", "sso_role_name"):
+            if not profile.get(key):
+                raise ConfigError(f"{profile.where()}: SSO profile {name!r} has no {key}")
+        session = profile.get("sso_session")
+        if session is None:
+            url, region = profile.get("sso_start_url"), profile.get("sso_region")
+            if not url or not region:
+                raise ConfigError(
+                    f"{profile.where()}: SSO profile {name!r} needs sso_session, or both sso_start_url and sso_region"
+                )
+            return Portal(url, url, region, (), session=False)
+        section = self.sso_sessions.get(session)
+        if section is None:
+            raise ConfigError(
+                f"{profile.where('sso_session')}: profile {name!r} names sso_session {session!r}, "
+                f"but {self.config_file} has no [sso-session {session}]"
+            )
+        return self.session_portal(session)
+
+    def session_portal(self, session: str) -> Portal:
+        section = self.sso_sessions.get(session)
+        if section is None:
+            raise UsageError(f"no [sso-session {session}] in {self.config_file}")
+        values = section.values
+        where = f"{self.config_file}:{section.line}"
+        for key in ("sso_start_url", "sso_region"):
+            if not values.get(key):
+                raise ConfigError(f"{where}: [sso-session {session}] has no {key}")
+        scopes = tuple(s.strip() for s in values.get("sso_registration_scopes", "").split(",") if s.strip())
+        return Portal(session, values["sso_start_url"], values["sso_region"], scopes, session=True)
 
     def adhoc(self, role_arn: str, source: str, session_name: str | None = None) -> str:
         """Register a role given by ARN (`use --role-arn`) as a profile reached from
@@ -284,6 +328,30 @@ class AwsConfig:
                     f"role profile {current.name!r} names source_profile {source!r}, which does not exist"
                 )
             current = self.profile(source)
+
+
+SSO_SESSION = "sso-session "
+
+
+class Portal:
+    """One IAM Identity Center sign-in: an [sso-session] (`name` is the session's), or a
+    legacy profile's start URL (`name` is the URL). Every profile naming it shares it."""
+
+    __slots__ = ("name", "start_url", "region", "scopes", "session")
+
+    def __init__(self, name: str, start_url: str, region: str, scopes: tuple, session: bool) -> None:
+        self.name = name
+        self.start_url = start_url
+        self.region = region
+        self.scopes = scopes
+        self.session = session
+
+    def __repr__(self) -> str:
+        return f"Portal({self.name!r})"
+
+    @property
+    def label(self) -> str:
+        return f"sso-session {self.name}" if self.session else self.start_url
 
 
 def _profile_name(section: str) -> str | None:

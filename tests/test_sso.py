@@ -82,3 +82,66 @@ def test_stand_in_follows_botocore_models_and_checks_what_it_is_sent(portal):
         client.create_token(refreshToken=token["refreshToken"], **{**grant, "grantType": "refresh_token"})
     assert refresh.value.response["Error"]["Code"] == "InvalidGrantException"
     assert portal.violations == []
+
+
+# 2. config ------------------------------------------------------------------------------
+SSO_CONFIG = f"""
+[sso-session corp]
+sso_start_url = {START_URL}
+sso_region = {REGION}
+sso_registration_scopes = sso:account:access
+
+[profile sandbox]
+sso_session = corp
+sso_account_id = 111111111111
+sso_role_name = AdministratorAccess
+region = eu-central-1
+
+[profile sandbox-ro]
+sso_session = corp
+sso_account_id = 111111111111
+sso_role_name = ReadOnly
+
+[profile legacy]
+sso_start_url = {START_URL}
+sso_region = {REGION}
+sso_account_id = 222222222222
+sso_role_name = ReadOnly
+
+[profile noaccess]
+sso_session = corp
+sso_account_id = 222222222222
+sso_role_name = AdministratorAccess
+
+[profile sso-dev]
+role_arn = arn:aws:iam::123456789012:role/dev
+source_profile = sandbox
+
+[profile sso-deep]
+role_arn = arn:aws:iam::123456789012:role/prod
+source_profile = sso-dev
+"""
+
+
+def test_config_reads_sso_sessions_legacy_profiles_and_chains(tmp_path):
+    from awsenv.config import AwsConfig
+
+    path = tmp_path / "config"
+    path.write_text(SSO_CONFIG + "\n[profile lost]\nsso_session = nowhere\nsso_account_id = 1\nsso_role_name = r\n")
+    config = AwsConfig(str(path), str(tmp_path / "credentials"))
+    assert list(config.sso_sessions) == ["corp"]
+    assert "corp" not in config.names()  # a session is not a profile
+    sandbox = config.profile("sandbox")
+    assert sandbox.is_sso and not sandbox.is_role
+    portal = config.portal(sandbox)
+    assert (portal.name, portal.start_url, portal.region, portal.scopes, portal.session) == (
+        "corp", START_URL, REGION, ("sso:account:access",), True)
+    assert config.portal(config.profile("sandbox-ro")).name == "corp"
+    legacy = config.portal(config.profile("legacy"))
+    assert (legacy.name, legacy.region, legacy.scopes, legacy.session) == (START_URL, REGION, (), False)
+    assert [p.name for p in config.chain("sso-deep")] == ["sso-deep", "sso-dev", "sandbox"]
+    assert config.built_on("sandbox") == {"sandbox", "sso-dev", "sso-deep"}
+    assert not config.profile("sso-dev").is_sso
+    with pytest.raises(Exception) as lost:
+        config.portal(config.profile("lost"))
+    assert "no [sso-session nowhere]" in str(lost.value) and f"{path}:" in str(lost.value)
