@@ -23,6 +23,8 @@ def base_profile(config: AwsConfig, name: str) -> Profile:
     profile = config.profile(name)
     if profile.is_role:
         raise UsageError(f"profile {name!r} is a role; name its base profile {config.chain(name)[-1].name!r}")
+    if profile.is_sso:
+        raise UsageError(f"profile {name!r} signs in through IAM Identity Center; it has no access key")
     return profile
 
 

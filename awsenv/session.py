@@ -17,6 +17,7 @@ from .errors import AwsenvError, KeyringError, MfaError, UsageError
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the cached path imports neither the vault's deps nor mfa
     from .mfa import CodeSource
+    from .sso import SignIn
     from .vault import Vault
 
 MIN_DURATION, MAX_DURATION = 900, 129600
@@ -119,6 +120,7 @@ class Resolver:
         self._sessions: dict | None = None
         self._new: dict[str, dict] = {}
         self._codes: CodeSource | None = None
+        self._sign_in: SignIn | None = None
         self._warned: set[str] = set()
         self.request = Request("")
 
@@ -307,7 +309,10 @@ class Resolver:
         )
         from . import sts
 
-        if not source.is_role and profile.mfa_serial and wanted > CHAINED_ROLE_CAP:
+        if source.is_sso:
+            source_creds = self._sso_session(source, SOURCE_MIN_TTL)
+            creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), **params)
+        elif not source.is_role and profile.mfa_serial and wanted > CHAINED_ROLE_CAP:
             # Only the long-term key plus a code may ask for more than an hour.
             key_creds = self.long_term_key(source, profile.name)
             creds = self._with_mfa(
@@ -335,11 +340,43 @@ class Resolver:
         return self._mfa_session(base, base.mfa_serial, SOURCE_MIN_TTL, None, base.name)
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
+        if profile.is_sso:
+            if top and self.request.duration is not None:
+                raise UsageError(
+                    f"profile {profile.name!r} is an IAM Identity Center profile: its permission set, "
+                    "not --duration, decides how long its credentials last"
+                )
+            return self._sso_session(profile, need_ttl)
         explicit = self.request.duration if top else None
         duration = explicit or check_duration(
             env_seconds("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL), "AWSENV_SESSION_TTL"
         )
         return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name, fresh=bool(explicit))
+
+    # IAM Identity Center -----------------------------------------------------
+    @property
+    def sign_in(self) -> SignIn:
+        if self._sign_in is None:
+            from .sso import SignIn
+
+            self._sign_in = SignIn(self.vault)
+        return self._sign_in
+
+    def _sso_session(self, profile: Profile, need_ttl: float) -> Credentials:
+        """Role credentials from GetRoleCredentials, cached like an STS session. The
+        prompt hook (a request with a note) asks before it opens a browser."""
+        from .sso import cache_key
+
+        portal = self.config.portal(profile)
+        key = cache_key(profile, portal)
+        found = self.cached(key, need_ttl)
+        if found is not None:
+            return found
+        creds = self.sign_in.role_credentials(
+            profile, portal, prompt=self.request.prompt, ask_first=bool(self.request.note), note=self.request.note
+        )
+        self._store(key, creds)
+        return creds
 
     def _mfa_session(
         self, profile: Profile, serial: str | None, need_ttl: float, duration: int | None, for_profile: str,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -17,6 +18,8 @@ import urllib.request
 import pytest
 
 from sso_server import ACCOUNTS, REGION, START_URL, SsoServer
+from test_core import secrets_on_disk, use
+from test_hygiene import federation  # noqa: F401 - the fixture
 
 
 @pytest.fixture
@@ -145,3 +148,243 @@ def test_config_reads_sso_sessions_legacy_profiles_and_chains(tmp_path):
     with pytest.raises(Exception) as lost:
         config.portal(config.profile("lost"))
     assert "no [sso-session nowhere]" in str(lost.value) and f"{path}:" in str(lost.value)
+
+
+# 3. sign-in -------------------------------------------------------------------------------
+class Sso:
+    """The world with the stand-in portal, an SSO config and a person at the browser."""
+
+    def __init__(self, world, server: SsoServer):
+        self.world, self.server = world, server
+        self.visits = world.tmp / "browser-visits"
+        browser = world.root / "browser"
+        # What a person does: open the page (which approves), and note that it happened.
+        browser.write_text(
+            f"#!{sys.executable}\nimport sys, urllib.request\n"
+            f"open({str(self.visits)!r}, 'a').write(sys.argv[1] + '\\n')\n"
+            "print('browser chatter on stdout')\n"
+            "urllib.request.urlopen(sys.argv[1]).read()\n"
+        )
+        browser.chmod(0o755)
+        world.env.update(server.env(), BROWSER=str(browser))
+        config = world.home / ".aws" / "config"
+        config.write_text(config.read_text() + SSO_CONFIG)
+
+    def browsed(self) -> list[str]:
+        return self.visits.read_text().splitlines() if self.visits.exists() else []
+
+    def keyring_item(self, name: str = "corp") -> dict:
+        from awsenv.vault import SERVICE
+
+        done = subprocess.run(
+            [sys.executable, "-c", f"import keyring; print(keyring.get_password({SERVICE!r}, 'sso:' + {name!r}) or '')"],
+            env=self.world.env, capture_output=True, text=True, check=True,
+        )
+        return json.loads(done.stdout) if done.stdout.strip() else {}
+
+
+@pytest.fixture
+def sso(world, portal):
+    return Sso(world, portal)
+
+
+def one_line(done) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("awsenv: "), done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+def test_sign_in_is_the_device_flow_and_the_tokens_go_to_the_keyring(world, sso):
+    done = world.ok("sso", "login", "corp")
+    assert done.stdout == ""  # the browser's chatter went to stderr, not to stdout
+    ops = sso.server.operations()
+    assert ops == ["RegisterClient", "StartDeviceAuthorization", "VisitVerificationPage", "CreateToken"]
+    assert sso.server.calls[0][1]["scopes"] == ["sso:account:access"]
+    user_code = sso.server.calls[2][1]["userCode"]
+    assert user_code in done.stderr and "signed in to sso-session corp" in done.stderr
+    assert sso.browsed() == [f"{sso.server.url}/device?user_code={user_code}"]
+    item = sso.keyring_item()
+    assert item["startUrl"] == START_URL and item["region"] == REGION
+    assert item["registration"]["clientSecret"] in sso.server.issued
+    assert item["token"]["accessToken"] in sso.server.issued and item["token"]["refreshToken"] in sso.server.issued
+
+    env = use(world, "sandbox")
+    assert env["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1]
+    assert env["AWSENV_PROFILE"] == "sandbox" and env["AWS_REGION"] == "eu-central-1"
+    assert 3500 < int(env["AWSENV_EXPIRES"]) - time.time() <= 3600
+    assert sso.server.calls[-1] == ("GetRoleCredentials",
+                                    {"account_id": "111111111111", "role_name": "AdministratorAccess"})
+    assert not (world.home / ".aws" / "sso").exists()
+    assert secrets_on_disk(world, *sso.server.issued) == []
+
+
+def test_one_sign_in_serves_every_profile_of_the_session(world, sso):
+    world.ok("sso", "login", "corp")
+    first = use(world, "sandbox")
+    second = use(world, "sandbox-ro")
+    assert first["AWS_ACCESS_KEY_ID"] != second["AWS_ACCESS_KEY_ID"]
+    assert sso.server.operations().count("StartDeviceAuthorization") == 1
+    assert sso.server.operations()[-2:] == ["GetRoleCredentials", "GetRoleCredentials"]
+    sso.server.calls.clear()
+    assert use(world, "sandbox")["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
+    assert sso.server.operations() == [], "cached role credentials are reused"
+    world.ok("sso", "login", "sandbox-ro")  # a profile names its session's sign-in
+    assert "RegisterClient" not in sso.server.operations(), "the registration is reused"
+    assert sso.server.operations().count("StartDeviceAuthorization") == 1
+
+
+def test_polling_honours_the_interval_pending_and_slow_down(world, sso):
+    sso.server.slow_down_once = True
+    approver = threading.Timer(2.0, sso.server.approve_pending)
+    approver.start()
+    try:
+        done = world.ok("sso", "login", "corp", "--no-browser")
+    finally:
+        approver.cancel()
+    assert sso.browsed() == [] and "/device?user_code=" in done.stderr
+    polls = sso.server.operations().count("CreateToken")
+    assert polls >= 2 and sso.server.violations == []
+
+
+def test_silent_refresh_with_the_refresh_token(world, sso):
+    sso.server.token_ttl = 30  # less than awsenv's margin: expired for it at once
+    world.ok("sso", "login", "corp")
+    old = sso.keyring_item()["token"]
+    sso.server.token_ttl = 8 * 3600
+    sso.server.calls.clear()
+    env = use(world, "sandbox")  # no terminal: it must be silent
+    assert env["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1]
+    assert sso.server.operations() == ["CreateToken", "GetRoleCredentials"]
+    assert sso.server.calls[0][1]["grantType"] == "refresh_token"
+    new = sso.keyring_item()["token"]
+    assert new["accessToken"] != old["accessToken"] and new["refreshToken"] != old["refreshToken"]
+    # A token the portal stopped taking before its time is renewed the same way.
+    sso.server.expire_access_tokens()
+    sso.server.calls.clear()
+    use(world, "sandbox-ro")
+    assert sso.server.operations() == ["GetRoleCredentials", "CreateToken", "GetRoleCredentials"]
+    assert len(sso.browsed()) == 1, "no second sign-in"
+
+
+def test_legacy_profile_signs_in_without_scopes_or_refresh_token(world, sso):
+    world.ok("sso", "login", "legacy")
+    assert sso.server.calls[0] == ("RegisterClient", {"scopes": [], "clientName": "awsenv"})
+    item = sso.keyring_item(START_URL)
+    assert "refreshToken" not in item["token"]
+    assert use(world, "legacy")["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1]
+    sso.server.expire_access_tokens()
+    done = world.run("use", "legacy", "--shell", "bash", "--refresh")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "needs an IAM Identity Center sign-in" in one_line(done)
+    assert "awsenv sso login legacy" in done.stderr
+
+
+# 4. role credentials in every command ----------------------------------------------------------
+def test_role_chained_from_an_sso_profile_is_assumed_with_its_credentials(world, sso):
+    world.ok("sso", "login", "corp")
+    world.moto.calls.clear()
+    env = use(world, "sso-deep")
+    sso_key = sso.server.role_keys[-1]
+    actions = world.moto.actions()
+    assert [a for a, _ in actions] == ["AssumeRole", "AssumeRole"]
+    assert actions[0][1] == sso_key, "the first link is signed by the SSO role credentials"
+    assert actions[1][1] not in (sso_key, "") and env["AWS_ACCESS_KEY_ID"] not in (sso_key, actions[1][1])
+    assert world.moto.calls[0].params["RoleArn"].endswith(":role/dev")
+    assert env["AWSENV_PROFILE"] == "sso-deep"
+    sso.server.calls.clear()
+    world.moto.calls.clear()
+    assert use(world, "sandbox")["AWS_ACCESS_KEY_ID"] == sso_key  # the source was cached on the way
+    assert sso.server.operations() == [] and world.moto.actions() == []
+
+
+def test_export_exec_credential_process_and_login_take_sso_profiles(world, sso, federation):
+    world.ok("sso", "login", "corp")
+    doc = json.loads(world.ok("export", "sandbox", "--format", "json").stdout)
+    assert doc["Version"] == 1 and doc["AccessKeyId"] == sso.server.role_keys[-1] and doc["Expiration"].endswith("Z")
+    assert f"export AWS_ACCESS_KEY_ID='{doc['AccessKeyId']}';" in world.ok("export", "sandbox").stdout
+    done = world.ok("exec", "sandbox", "--", "sh", "-c", 'printf %s "$AWS_ACCESS_KEY_ID:$AWSENV_PROFILE"')
+    assert done.stdout == f"{doc['AccessKeyId']}:sandbox"
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + "\n[profile viasso]\ncredential_process = awsenv export --format json sandbox\n")
+    world.moto.calls.clear()
+    aws = world.run("exec", "viasso", "--", "aws", "sts", "get-caller-identity", "--region", "us-east-1")
+    assert aws.returncode == 0, aws.stderr
+    assert world.moto.actions()[-1] == ("GetCallerIdentity", doc["AccessKeyId"])
+    world.ok("login", "sandbox", "--print", env={"AWSENV_FEDERATION_URL": federation.url})
+    session = json.loads(federation.requests[0]["Session"])
+    assert session["sessionId"] == doc["AccessKeyId"], "role credentials sign in to the console as they are"
+    assert "GetFederationToken" not in [a for a, _ in world.moto.actions()]
+
+
+def test_sso_profile_refuses_duration_and_a_key(world, sso):
+    world.ok("sso", "login", "corp")
+    done = world.run("use", "sandbox", "--duration", "3600", "--shell", "bash")
+    assert done.returncode == 2 and done.stdout == "" and "permission set" in one_line(done)
+
+
+def test_list_shows_sso_profiles_and_add_refuses_them(world, sso):
+    world.ok("sso", "login", "corp")
+    use(world, "sandbox")
+    rows = {r["profile"]: r for r in json.loads(world.ok("list", "--json").stdout)["profiles"]}
+    assert rows["sandbox"]["kind"] == "sso" and rows["sandbox"]["source"] == "sso-session corp"
+    assert rows["sandbox"]["session_seconds_left"] > 3000 and rows["sandbox-ro"]["session_seconds_left"] is None
+    assert rows["legacy"]["source"] == START_URL and rows["sso-dev"]["kind"] == "role"
+    done = world.run("add", "sandbox", "--env", env={"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE123456789", "AWS_SECRET_ACCESS_KEY": "x"})
+    assert done.returncode == 2 and "IAM Identity Center" in one_line(done)
+
+
+# 6. errors: one line, an exit code, nothing on stdout ---------------------------------------
+def closed_port() -> str:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def test_a_start_url_that_does_not_answer(world, sso):
+    done = world.run("sso", "login", "corp", env={"AWS_ENDPOINT_URL_SSO_OIDC": closed_port()})
+    assert done.returncode == 1 and done.stdout == ""
+    line = one_line(done)
+    assert "does not answer for the start URL" in line and START_URL in line and REGION in line
+    sso.server.start_urls = ()
+    done = world.run("sso", "login", "corp")
+    assert done.returncode == 1
+    assert f"refused the sign-in to {START_URL}" in one_line(done) and "InvalidRequestException" in done.stderr
+
+
+def test_the_user_denies_access_in_the_browser(world, sso):
+    sso.server.deny = True
+    done = world.run("sso", "login", "corp")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "denied in the browser" in done.stderr.splitlines()[-1]
+    assert "token" not in sso.keyring_item()
+    done = world.run("use", "sandbox", "--shell", "bash")
+    assert done.returncode == 1 and done.stdout == ""
+
+
+def test_a_device_code_that_expired_before_approval(world, sso):
+    sso.server.device_ttl = 2
+    done = world.run("sso", "login", "corp", "--no-browser")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "expired before it was approved" in done.stderr.splitlines()[-1]
+    assert sso.server.violations == []
+
+
+def test_no_assignment_for_the_account_or_role(world, sso):
+    world.ok("sso", "login", "corp")
+    done = world.run("use", "noaccess", "--shell", "bash")
+    assert done.returncode == 1 and done.stdout == ""
+    line = one_line(done)
+    assert "no access to role AdministratorAccess in account 222222222222" in line and "ForbiddenException" in line
+
+
+def test_no_terminal_and_no_valid_token(world, sso):
+    for args in (("use", "sandbox", "--shell", "bash"), ("export", "sso-dev"), ("exec", "sandbox", "--", "true")):
+        done = world.run(*args)
+        assert done.returncode == 1 and done.stdout == ""
+        line = one_line(done)
+        assert "needs an IAM Identity Center sign-in (sso-session corp)" in line, line
+        assert "no terminal" in line and "awsenv sso login corp" in line
+    assert sso.server.operations() == [], "nothing is asked of the portal before a sign-in"

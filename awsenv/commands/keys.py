@@ -36,6 +36,8 @@ def cmd_add(args) -> None:
     if config.has(name) and config.profile(name).is_role:
         source = config.profile(name).source_profile
         raise UsageError(f"profile {name!r} is a role; add the key to its source profile {source!r}")
+    if config.has(name) and config.profile(name).is_sso:
+        raise UsageError(f"profile {name!r} signs in through IAM Identity Center and has no key; run `awsenv sso login {name}`")
     terminal = Terminal()
     if args.env:
         key = _check_key(os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
@@ -135,6 +137,8 @@ def cmd_list(args) -> None:
             source = profile.source_profile
             key_state = None
             cache_key = role_key(profile, serial)
+        elif profile.is_sso:
+            source, key_state, cache_key = _sso_source(config, profile)
         else:
             source, key_state = _key_source(config, vault, profile)
             cache_key = session_key(name, profile.mfa_serial)
@@ -145,7 +149,7 @@ def cmd_list(args) -> None:
         rows.append(
             {
                 "profile": name,
-                "kind": "role" if profile.is_role else "base",
+                "kind": "role" if profile.is_role else "sso" if profile.is_sso else "base",
                 "source": source,
                 "mfa": serial,
                 "key_stored": key_state,
@@ -165,6 +169,17 @@ def cmd_list(args) -> None:
         table.append((row["profile"], row["kind"], row["source"] or "-", "yes" if row["mfa"] else "no", key, left))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     emit("".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in table))
+
+
+def _sso_source(config: AwsConfig, profile) -> tuple[str, None, str]:
+    """An SSO profile's source is its sign-in; it has no key."""
+    from ..sso import cache_key
+
+    try:
+        portal = config.portal(profile)
+    except AwsenvError:
+        return "sso-session ?", None, ""
+    return portal.label, None, cache_key(profile, portal)
 
 
 def _key_source(config: AwsConfig, vault: Vault, profile) -> tuple[str, object]:
