@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -19,7 +20,9 @@ import pytest
 
 from sso_server import ACCOUNTS, REGION, START_URL, SsoServer
 from test_core import secrets_on_disk, use
+from terminal import now
 from test_hygiene import federation  # noqa: F401 - the fixture
+from test_shells import INTERACTIVE, export, term  # noqa: F401 - the fixture
 
 
 @pytest.fixture
@@ -388,3 +391,64 @@ def test_no_terminal_and_no_valid_token(world, sso):
         assert "needs an IAM Identity Center sign-in (sso-session corp)" in line, line
         assert "no terminal" in line and "awsenv sso login corp" in line
     assert sso.server.operations() == [], "nothing is asked of the portal before a sign-in"
+
+
+# 4b. the prompt hook in a real shell ------------------------------------------------------------
+SIGN_IN_QUESTION = "Sign in to sso-session corp for sandbox"
+
+
+def start_short_sandbox(world, sso, term, shell):
+    """A shell whose sandbox credentials have 15 minutes left, not yet due (window 600 s)."""
+    sso.server.role_ttl = 900
+    world.ok("sso", "login", "corp")
+    t = term(shell)
+    t.run("awsenv use sandbox")
+    assert 0 < t.number("AWSENV_EXPIRES") - now() <= 900
+    sso.server.role_ttl = 3600
+    return t
+
+
+@pytest.mark.parametrize("shell", ["bash"])
+def test_hook_renews_silently_while_the_token_is_valid(world, sso, term, shell):
+    t = start_short_sandbox(world, sso, term, shell)
+    sso.server.calls.clear()
+    t.run(export(shell, "AWSENV_REFRESH_WINDOW", "1000"))
+    assert t.number("AWSENV_EXPIRES") - now() > 1000
+    assert SIGN_IN_QUESTION not in t.output
+    assert sso.server.operations() == ["GetRoleCredentials"]
+
+
+@pytest.mark.parametrize("shell", INTERACTIVE)
+def test_hook_asks_to_sign_in_again_when_the_token_cannot_be_renewed(world, sso, term, shell):
+    t = start_short_sandbox(world, sso, term, shell)
+    sso.server.expire_access_tokens()
+    sso.server.revoke_refresh_tokens()
+    t.child.send(export(shell, "AWSENV_REFRESH_WINDOW", "1000") + "\r")
+    t.expect(SIGN_IN_QUESTION)
+    assert re.search(r"credentials of sandbox expire in 1[45]m", t.output), t.output[-400:]
+    t.child.send("y\r")
+    t.prompt()
+    assert t.number("AWSENV_EXPIRES") - now() > 1000
+    assert t.value("AWSENV_PROFILE") == "sandbox"
+    assert len(sso.browsed()) == 2 and sso.server.operations()[-1] == "GetRoleCredentials"
+    mark = len(t.output)
+    t.run("")
+    assert SIGN_IN_QUESTION not in t.output[mark:]
+
+
+@pytest.mark.parametrize("shell", ["bash", "fish"])
+def test_hook_sign_in_skipped_with_an_empty_answer_until_expiry(world, sso, term, shell):
+    t = start_short_sandbox(world, sso, term, shell)
+    key = t.value("AWS_ACCESS_KEY_ID")
+    sso.server.expire_access_tokens()
+    sso.server.revoke_refresh_tokens()
+    t.child.send(export(shell, "AWSENV_REFRESH_WINDOW", "1000") + "\r")
+    t.expect(SIGN_IN_QUESTION)
+    t.child.send("\r")
+    t.prompt()
+    mark = len(t.output)
+    for _ in range(3):
+        t.run("")
+    assert SIGN_IN_QUESTION not in t.output[mark:]
+    assert t.value("AWS_ACCESS_KEY_ID") == key and 0 < t.number("AWSENV_EXPIRES") - now() <= 900
+    assert len(sso.browsed()) == 1 and sso.server.operations().count("StartDeviceAuthorization") == 1
