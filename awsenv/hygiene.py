@@ -138,6 +138,7 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
     skipped: list[dict] = []
 
     findings += backend_findings(vault.backend)
+    findings += sso_findings(config)
 
     sources = set()
     for name in config.names():
@@ -156,7 +157,7 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
     resolver = Resolver(config, vault)
     for name in config.names():
         profile = config.profile(name)
-        if profile.is_role:
+        if profile.is_role or profile.is_sso:
             continue
         try:
             stored = vault.get_key(name)
@@ -188,6 +189,46 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
     except AwsenvError:
         pass
     return findings, skipped
+
+
+def sso_findings(config: AwsConfig) -> list[dict]:
+    """Plaintext tokens the AWS CLI left, sign-ins that cannot be renewed, and SSO
+    profiles whose sso-session is missing or incomplete."""
+    from .sso import REFRESH_SCOPE, plaintext_files
+
+    found = [
+        finding("-", "sso-plaintext", "high",
+                f"{path} holds an IAM Identity Center token or client secret in plaintext; move a valid "
+                "one into the keyring with `awsenv import --delete-plaintext`, or delete the file")
+        for path in plaintext_files()
+    ]
+    legacy = set()
+    for name in config.names():
+        profile = config.profile(name)
+        if not profile.is_sso:
+            continue
+        try:
+            portal = config.portal(profile)
+        except AwsenvError as err:
+            found.append(finding(name, "sso-session", "high", str(err)))
+            continue
+        if not portal.session and portal.start_url not in legacy:
+            legacy.add(portal.start_url)
+            found.append(finding(name, "sso-no-refresh", "medium",
+                                 f"profile {name!r} uses the legacy sso_start_url form, whose sign-in cannot be "
+                                 "renewed: you sign in again each time it ends (8 hours by default); "
+                                 "move it to an [sso-session] with sso_registration_scopes = sso:account:access"))
+    for session in config.sso_sessions:
+        try:
+            portal = config.session_portal(session)
+        except AwsenvError as err:
+            found.append(finding(f"sso-session {session}", "sso-session", "high", str(err)))
+            continue
+        if REFRESH_SCOPE not in portal.scopes:
+            found.append(finding(f"sso-session {session}", "sso-no-refresh", "medium",
+                                 f"[sso-session {session}] has no sso_registration_scopes = {REFRESH_SCOPE}: its "
+                                 "sign-in cannot be renewed, so you sign in again each time it ends (8 hours by default)"))
+    return found
 
 
 def _chained_duration(profile: Profile, chain: list[Profile]) -> list[dict]:

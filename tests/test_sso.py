@@ -452,3 +452,135 @@ def test_hook_sign_in_skipped_with_an_empty_answer_until_expiry(world, sso, term
     assert SIGN_IN_QUESTION not in t.output[mark:]
     assert t.value("AWS_ACCESS_KEY_ID") == key and 0 < t.number("AWSENV_EXPIRES") - now() <= 900
     assert len(sso.browsed()) == 1 and sso.server.operations().count("StartDeviceAuthorization") == 1
+
+
+# 5. logout, import, profiles, doctor -------------------------------------------------------------
+def test_logout_ends_the_portal_session_and_drops_what_came_from_it(world, sso):
+    world.add_keys()
+    world.ok("use", "dev", "--mfa-code", "123456", "--shell", "bash")
+    world.ok("sso", "login", "corp")
+    use(world, "sso-dev")  # caches sandbox and the role built on it
+    token = sso.keyring_item()["token"]["accessToken"]
+    done = world.ok("sso", "logout", "corp")
+    assert "signed out of sso-session corp; dropped 2 cached session(s)" in done.stderr
+    assert sso.server.operations()[-1] == "Logout" and token not in sso.server.tokens
+    item = sso.keyring_item()
+    assert "token" not in item and item["registration"]["clientId"], "the registration outlives a sign-out"
+    rows = {r["profile"]: r for r in json.loads(world.ok("list", "--json").stdout)["profiles"]}
+    assert rows["sandbox"]["session_expires"] is None and rows["sso-dev"]["session_expires"] is None
+    assert rows["dev"]["session_expires"] is not None, "credentials from elsewhere stay"
+    done = world.run("use", "sandbox", "--shell", "bash")
+    assert done.returncode == 1 and "needs an IAM Identity Center sign-in" in one_line(done)
+    world.ok("sso", "login", "corp")
+    assert sso.server.operations().count("RegisterClient") == 1
+
+
+def cli_login(server: SsoServer, world, session: str = "corp", expires_in: int | None = None) -> dict:
+    """What `aws sso login` leaves in ~/.aws/sso/cache: a token file named by the SHA-1
+    of the session name, and the client registration beside it."""
+    client = oidc(server, "sso-oidc")
+    reg = client.register_client(clientName="botocore-client-corp", clientType="public",
+                                 scopes=["sso:account:access"])
+    auth = client.start_device_authorization(clientId=reg["clientId"], clientSecret=reg["clientSecret"],
+                                             startUrl=START_URL)
+    server.approve_pending()
+    token = client.create_token(clientId=reg["clientId"], clientSecret=reg["clientSecret"],
+                                grantType="urn:ietf:params:oauth:grant-type:device_code",
+                                deviceCode=auth["deviceCode"])
+    stamp = lambda epoch: time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))  # noqa: E731
+    cache = world.home / ".aws" / "sso" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    data = {
+        "startUrl": START_URL, "region": REGION, "accessToken": token["accessToken"],
+        "expiresAt": stamp(time.time() + (expires_in if expires_in is not None else token["expiresIn"])),
+        "clientId": reg["clientId"], "clientSecret": reg["clientSecret"],
+        "registrationExpiresAt": stamp(reg["clientSecretExpiresAt"]), "refreshToken": token["refreshToken"],
+    }
+    (cache / f"{hashlib.sha1(session.encode()).hexdigest()}.json").write_text(json.dumps(data))
+    (cache / "0123456789abcdef0123456789abcdef01234567.json").write_text(json.dumps({
+        "clientId": reg["clientId"], "clientSecret": reg["clientSecret"],
+        "expiresAt": stamp(reg["clientSecretExpiresAt"]), "scopes": ["sso:account:access"]}))
+    server.calls.clear()
+    return data
+
+
+def test_import_moves_the_cli_token_into_the_keyring(world, sso):
+    data = cli_login(sso.server, world)
+    cache = world.home / ".aws" / "sso" / "cache"
+    kept = world.ok("import", "corp")
+    assert "still in" in kept.stderr and len(list(cache.iterdir())) == 2
+    done = world.ok("import", "--delete-plaintext")
+    assert "moved the AWS CLI's sign-in to sso-session corp into the keyring" in done.stderr
+    assert list(cache.iterdir()) == []
+    item = sso.keyring_item()
+    assert item["token"]["accessToken"] == data["accessToken"] and item["registration"]["clientId"] == data["clientId"]
+    env = use(world, "sandbox")
+    assert env["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1]
+    assert sso.server.operations() == ["GetRoleCredentials"] and sso.browsed() == []
+    sso.server.expire_access_tokens()  # the imported refresh token and registration work too
+    use(world, "sandbox-ro")
+    assert sso.server.operations()[1:] == ["GetRoleCredentials", "CreateToken", "GetRoleCredentials"]
+
+
+def test_import_leaves_an_expired_cli_token_alone(world, sso):
+    cli_login(sso.server, world, expires_in=-60)
+    sso.server.revoke_refresh_tokens()
+    token = world.home / ".aws" / "sso" / "cache" / f"{hashlib.sha1(b'corp').hexdigest()}.json"
+    data = json.loads(token.read_text())
+    data.pop("refreshToken")
+    token.write_text(json.dumps(data))
+    done = world.run("import", "corp")
+    assert done.returncode == 2 and "nor a usable AWS CLI token" in one_line(done)
+    assert sso.keyring_item() == {}
+
+
+def test_sso_profiles_lists_assignments_and_write_appends_only_what_is_missing(world, sso):
+    config = world.home / ".aws" / "config"
+    config.write_bytes(config.read_bytes() + b"# a last line without its newline")
+    before = config.read_bytes()
+    world.ok("sso", "login", "corp")
+    listing = world.ok("sso", "profiles", "corp").stdout.splitlines()
+    assert listing[0].split() == ["PROFILE", "ACCOUNT", "ACCOUNT", "NAME", "ROLE", "STATE"]
+    rows = {line.split()[0]: line.split()[-1] for line in listing[1:]}
+    assert rows == {"sandbox": "configured", "sandbox-ro": "configured", "prod-account.ReadOnly": "missing"}
+    assert config.read_bytes() == before
+    done = world.ok("sso", "profiles", "corp", "--write")
+    assert "added 1 profile(s)" in done.stderr
+    after = config.read_bytes()
+    assert after.startswith(before), "every existing byte is kept"
+    assert after[len(before):].decode() == (
+        "\n\n[profile prod-account.ReadOnly]\nsso_session = corp\nsso_account_id = 222222222222\n"
+        f"sso_role_name = ReadOnly\nregion = {REGION}\n")
+    assert use(world, "prod-account.ReadOnly")["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1]
+    world.ok("sso", "profiles", "corp", "--write")
+    assert config.read_bytes() == after, "nothing is missing any more"
+    pages = [d for op, d in sso.server.calls if op == "ListAccounts"]
+    assert len(pages) >= 2, "every page of accounts is read"
+
+
+def test_doctor_reports_plaintext_tokens_unrenewable_sessions_and_missing_sessions(world, sso):
+    cli_login(sso.server, world)
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + f"""
+[sso-session short]
+sso_start_url = {START_URL}
+sso_region = {REGION}
+
+[profile orphan]
+sso_session = gone
+sso_account_id = 111111111111
+sso_role_name = ReadOnly
+""")
+    done = world.run("doctor", "--json")
+    assert done.returncode == 1
+    found = {(f["check"], f["profile"]) for f in json.loads(done.stdout)["findings"]}
+    cache = world.home / ".aws" / "sso" / "cache"
+    plaintext = [f for f in json.loads(done.stdout)["findings"] if f["check"] == "sso-plaintext"]
+    assert sorted(f["message"].split()[0] for f in plaintext) == sorted(str(p) for p in cache.iterdir())
+    assert ("sso-no-refresh", "sso-session short") in found and ("sso-no-refresh", "legacy") in found
+    assert ("sso-no-refresh", "sso-session corp") not in found
+    assert ("sso-session", "orphan") in found
+    assert not {p for c, p in found if c in ("missing-key", "no-mfa") and p in ("sandbox", "legacy")}
+    world.ok("import", "--delete-plaintext")
+    after = {f["check"] for f in json.loads(world.run("doctor", "--json").stdout)["findings"]}
+    assert "sso-plaintext" not in after

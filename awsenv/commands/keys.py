@@ -73,17 +73,28 @@ def _offer_profile(config: AwsConfig, name: str, terminal) -> None:
 def cmd_import(args) -> None:
     config = AwsConfig()
     available = [name for name in config.credential_sections if config.plaintext_key(name)]
-    names = args.profile or available
-    missing = [name for name in names if name not in available]
-    if missing:
-        raise UsageError(f"no plaintext key for {', '.join(map(repr, missing))} in {config.credentials_file}")
-    if not names:
+    tokens = _cli_tokens(config)
+    names, sessions = available, list(tokens)
+    if args.profile:
+        names = [name for name in args.profile if name in available]
+        others = [name for name in args.profile if name not in available]
+        sessions = [_token_of(config, tokens, name) for name in others]
+        missing = [name for name, session in zip(others, sessions) if session is None]
+        if missing:
+            raise UsageError(
+                f"no plaintext key for {', '.join(map(repr, missing))} in {config.credentials_file}, "
+                "nor a usable AWS CLI token in ~/.aws/sso/cache"
+            )
+    if not names and not sessions:
         print(f"awsenv: no plaintext keys in {config.credentials_file}", file=sys.stderr)
         return
     vault = Vault()
     for name in names:
         vault.set_key(name, Credentials(*config.plaintext_key(name)))
         print(f"awsenv: moved the key of profile {name!r} into the keyring", file=sys.stderr)
+    _import_tokens(vault, [tokens[s] for s in dict.fromkeys(sessions) if s], args.delete_plaintext)
+    if not names:
+        return
     if args.delete_plaintext:
         remove_plaintext(config.credentials_file, names)
         print(f"awsenv: removed the plaintext keys from {config.credentials_file}", file=sys.stderr)
@@ -93,6 +104,47 @@ def cmd_import(args) -> None:
             "to remove them",
             file=sys.stderr,
         )
+
+
+def _cli_tokens(config: AwsConfig) -> dict:
+    """Portal name -> (portal, file, sign-in) for the AWS CLI's still usable tokens."""
+    from ..sso import cli_token, portals
+
+    now = time.time()
+    found = {}
+    for name, portal in portals(config).items():
+        token = cli_token(portal, now)
+        if token is not None:
+            found[name] = (portal, *token)
+    return found
+
+
+def _token_of(config: AwsConfig, tokens: dict, name: str) -> str | None:
+    if name in tokens:
+        return name
+    if name in config.sso_sessions or not config.has(name) or not config.profile(name).is_sso:
+        return None
+    try:
+        portal = config.portal(config.profile(name)).name
+    except AwsenvError:
+        return None
+    return portal if portal in tokens else None
+
+
+def _import_tokens(vault, found: list, delete: bool) -> None:
+    from ..sso import SignIn, cli_registration_files
+
+    sign_in = SignIn(vault)
+    for portal, path, doc in found:
+        sign_in.save(portal, doc)
+        print(f"awsenv: moved the AWS CLI's sign-in to {portal.label} into the keyring", file=sys.stderr)
+        if not delete:
+            print(f"awsenv: the token is still in {path}; rerun with --delete-plaintext to remove it", file=sys.stderr)
+            continue
+        registration = doc.get("registration") or {}
+        for plain in [path] + (cli_registration_files(registration["clientId"]) if registration else []):
+            os.unlink(plain)
+            print(f"awsenv: deleted {plain}", file=sys.stderr)
 
 
 def cmd_remove(args) -> None:
