@@ -584,3 +584,48 @@ sso_role_name = ReadOnly
     world.ok("import", "--delete-plaintext")
     after = {f["check"] for f in json.loads(world.run("doctor", "--json").stdout)["findings"]}
     assert "sso-plaintext" not in after
+
+
+# 7. speed and secrecy ------------------------------------------------------------------------------
+def test_cached_sso_switch_imports_no_sdk_nor_keyring_and_calls_nothing(world, sso):
+    from test_structure import HEAVY, heavy, imported, profiled, wait_for_agent
+
+    world.ok("sso", "login", "corp")
+    world.ok("use", "sandbox", "--shell", "bash")
+    wait_for_agent(world)
+    sso.server.calls.clear()
+    done = profiled(world, "use", "sandbox", "--shell", "bash")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"AWS_ACCESS_KEY_ID='{sso.server.role_keys[-1]}'" in done.stdout
+    names = imported(done.stderr)
+    assert heavy(names, HEAVY) == [] and heavy(names, ("argparse", "dataclasses", "pathlib", "shutil")) == []
+    assert sso.server.operations() == [] and world.moto.actions() == []
+
+
+def test_a_day_of_use_leaves_no_token_refresh_token_or_client_secret_on_disk(world, sso, term):
+    cli_login(sso.server, world)  # the AWS CLI's plaintext, moved into the keyring first
+    world.ok("import", "--delete-plaintext")
+    # Morning: tokens that end soon, so the day runs through every renewal.
+    sso.server.token_ttl = 30
+    sso.server.role_ttl = 900
+    use(world, "sandbox")
+    use(world, "sso-deep")
+    world.ok("export", "sandbox-ro", "--format", "json")
+    t = term("bash")
+    t.run("awsenv use sandbox")
+    t.run("export AWSENV_REFRESH_WINDOW=1000")  # the hook renews in place
+    assert t.value("AWSENV_PROFILE") == "sandbox"
+    # Afternoon: the portal ended the sign-in; a new one through the browser.
+    sso.server.expire_access_tokens()
+    sso.server.revoke_refresh_tokens()
+    sso.server.token_ttl = 8 * 3600
+    world.ok("sso", "login", "corp")
+    world.ok("sso", "login", "legacy")
+    world.ok("use", "legacy", "--refresh", "--shell", "bash")
+    world.ok("sso", "profiles", "corp")
+    world.ok("exec", "sso-dev", "--", "true")
+    world.ok("sso", "logout")
+    issued = set(sso.server.issued)
+    assert any(s.startswith("refreshtoken-") for s in issued) and any(s.startswith("clientsecret-") for s in issued)
+    assert "CreateToken" in sso.server.operations() and "Logout" in sso.server.operations()
+    assert secrets_on_disk(world, *issued) == []
