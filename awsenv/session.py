@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from .config import AwsConfig, Profile
+from .config import AwsConfig, Portal, Profile
 from .creds import Credentials, parse_rfc3339
 from .errors import AwsenvError, KeyringError, MfaError, UsageError
 
@@ -57,6 +57,12 @@ def role_key(profile: Profile, serial: str | None) -> str:
         ["role", profile.name, p("role_arn") or "", serial or "", p("source_profile") or "",
          p("external_id") or "", p("role_session_name") or ""]
     )
+
+
+def sso_key(profile: Profile, portal: Portal) -> str:
+    """An SSO profile's role credentials: the portal, account and role are in the key."""
+    p = profile.get
+    return json.dumps(["sso", profile.name, portal.start_url, p("sso_account_id") or "", p("sso_role_name") or ""])
 
 
 def chain_serial(chain: list[Profile]) -> str | None:
@@ -365,10 +371,8 @@ class Resolver:
     def _sso_session(self, profile: Profile, need_ttl: float) -> Credentials:
         """Role credentials from GetRoleCredentials, cached like an STS session. The
         prompt hook (a request with a note) asks before it opens a browser."""
-        from .sso import cache_key
-
         portal = self.config.portal(profile)
-        key = cache_key(profile, portal)
+        key = sso_key(profile, portal)
         found = self.cached(key, need_ttl)
         if found is not None:
             return found

@@ -10,7 +10,6 @@ in again. botocore is reached through `sts`, the one module that talks to AWS.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -26,12 +25,6 @@ DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 TOKEN_MARGIN = 60  # a token must outlive the calls made with it
 REGISTRATION_MARGIN = 3600  # a registration must outlive the sign-in and its refreshes
 SLOW_DOWN = 5  # RFC 8628: after slow_down, poll 5 s less often
-
-
-def cache_key(profile: Profile, portal: Portal) -> str:
-    """The session-cache key of an SSO profile's role credentials."""
-    p = profile.get
-    return json.dumps(["sso", profile.name, portal.start_url, p("sso_account_id") or "", p("sso_role_name") or ""])
 
 
 def _valid(entry, now: float, margin: float = TOKEN_MARGIN) -> bool:
@@ -347,6 +340,8 @@ def cli_cache_dir() -> str:
 def cli_token_path(portal: Portal) -> str:
     # The AWS CLI names a token file by the SHA-1 of the session name, or of the start
     # URL in the legacy form (botocore's SSOTokenLoader).
+    import hashlib  # not at the top: the cached switch imports this module
+
     digest = hashlib.sha1(portal.name.encode("utf-8")).hexdigest()
     return os.path.join(cli_cache_dir(), f"{digest}.json")
 

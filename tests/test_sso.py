@@ -599,6 +599,7 @@ def test_cached_sso_switch_imports_no_sdk_nor_keyring_and_calls_nothing(world, s
     assert f"AWS_ACCESS_KEY_ID='{sso.server.role_keys[-1]}'" in done.stdout
     names = imported(done.stderr)
     assert heavy(names, HEAVY) == [] and heavy(names, ("argparse", "dataclasses", "pathlib", "shutil")) == []
+    assert "awsenv.sso" not in names and "hashlib" not in names, "the sign-in code stays out of a cached switch"
     assert sso.server.operations() == [] and world.moto.actions() == []
 
 

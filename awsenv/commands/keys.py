@@ -10,7 +10,7 @@ import time
 from ..config import AwsConfig, append_profile, remove_plaintext
 from ..creds import Credentials, format_ttl, rfc3339
 from ..errors import AwsenvError, KeyringError, UsageError
-from ..session import chain_serial, drop_sessions, role_key, session_key
+from ..session import chain_serial, drop_sessions, role_key, session_key, sso_key
 from .common import Vault, emit
 
 
@@ -225,13 +225,11 @@ def cmd_list(args) -> None:
 
 def _sso_source(config: AwsConfig, profile) -> tuple[str, None, str]:
     """An SSO profile's source is its sign-in; it has no key."""
-    from ..sso import cache_key
-
     try:
         portal = config.portal(profile)
     except AwsenvError:
         return "sso-session ?", None, ""
-    return portal.label, None, cache_key(profile, portal)
+    return portal.label, None, sso_key(profile, portal)
 
 
 def _key_source(config: AwsConfig, vault: Vault, profile) -> tuple[str, object]:
