@@ -129,6 +129,10 @@ class SignIn:
                 grantType="refresh_token", refreshToken=token["refreshToken"],
             )
         except sts.SsoRefused:
+            # Another shell may have renewed it a moment ago (a refresh token works once).
+            latest = self.load(portal)
+            if _valid(latest.get("token"), self.clock()):
+                return latest["token"]["accessToken"]
             doc.pop("token", None)  # refused for good: a new sign-in is the way on
             self.save(portal, doc)
             return None

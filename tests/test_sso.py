@@ -630,3 +630,33 @@ def test_a_day_of_use_leaves_no_token_refresh_token_or_client_secret_on_disk(wor
     assert any(s.startswith("refreshtoken-") for s in issued) and any(s.startswith("clientsecret-") for s in issued)
     assert "CreateToken" in sso.server.operations() and "Logout" in sso.server.operations()
     assert secrets_on_disk(world, *issued) == []
+
+
+def test_a_refresh_lost_to_another_shell_takes_that_shells_token(monkeypatch):
+    """Two shells renewing at once: the refresh token works once, so the loser must take
+    the token the winner stored rather than ask for a new sign-in (in-process fakes)."""
+    from awsenv import sts
+    from awsenv.config import Portal
+    from awsenv.sso import SignIn
+
+    portal = Portal("corp", START_URL, REGION, ("sso:account:access",), session=True)
+    now = time.time()
+    base = {"startUrl": START_URL, "region": REGION,
+            "registration": {"clientId": "c", "clientSecret": "s", "expiresAt": now + 86400, "scopes": []}}
+    stale = {**base, "token": {"accessToken": "old", "refreshToken": "r1", "expiresAt": now - 1}}
+    winner = {**base, "token": {"accessToken": "theirs", "refreshToken": "r2", "expiresAt": now + 3600}}
+
+    class Vault:
+        reads = [stale, winner]
+
+        def get_sso(self, name):
+            return json.loads(json.dumps(self.reads.pop(0) if len(self.reads) > 1 else self.reads[0]))
+
+        def set_sso(self, name, data):
+            raise AssertionError("the loser must not overwrite the winner's token")
+
+    def refused(*args, **kwargs):
+        raise sts.SsoRefused("CreateToken", "InvalidGrantException", "used")
+
+    monkeypatch.setattr(sts, "create_token", refused)
+    assert SignIn(Vault()).token(portal, "sandbox", prompt=False) == "theirs"
