@@ -49,6 +49,7 @@ class Device:
     interval: int
     state: str = "pending"  # approved, denied, used
     last_poll: float = 0.0
+    polls: int = 0
 
 
 @dataclass
@@ -111,6 +112,24 @@ class SsoServer:
             for device in pending:
                 device.state = "approved"
         return len(pending)
+
+    def approve_after_polls(self, polls: int) -> threading.Event:
+        """A person who approves only once the client has polled `polls` times, however
+        slowly it starts. Set the returned event to stop waiting."""
+        done = threading.Event()
+
+        def watch() -> None:
+            while not done.is_set():
+                with self.lock:
+                    polled = [d for d in self.devices.values() if d.state == "pending" and d.polls >= polls]
+                    for device in polled:
+                        device.state = "approved"
+                if polled:
+                    return
+                done.wait(0.1)
+
+        threading.Thread(target=watch, daemon=True).start()
+        return done
 
     def expire_access_tokens(self) -> None:
         with self.lock:
@@ -230,6 +249,7 @@ class SsoServer:
         if device.last_poll and now - device.last_poll < device.interval - 0.2:
             self.violations.append(f"polled after {now - device.last_poll:.2f}s, interval {device.interval}s")
         device.last_poll = now
+        device.polls += 1
         if now > device.expires:
             raise Refusal(400, "ExpiredTokenException", "the device code has expired")
         if self.slow_down_once:

@@ -12,7 +12,6 @@ import json
 import re
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 
@@ -239,15 +238,15 @@ def test_one_sign_in_serves_every_profile_of_the_session(world, sso):
 
 def test_polling_honours_the_interval_pending_and_slow_down(world, sso):
     sso.server.slow_down_once = True
-    approver = threading.Timer(2.0, sso.server.approve_pending)
-    approver.start()
+    # The first poll is told to slow down, the second that the sign-in is pending.
+    approver = sso.server.approve_after_polls(2)
     try:
         done = world.ok("sso", "login", "corp", "--no-browser")
     finally:
-        approver.cancel()
+        approver.set()
     assert sso.browsed() == [] and "/device?user_code=" in done.stderr
     polls = sso.server.operations().count("CreateToken")
-    assert polls >= 2 and sso.server.violations == []
+    assert polls == 3 and sso.server.violations == []
 
 
 def test_silent_refresh_with_the_refresh_token(world, sso):
