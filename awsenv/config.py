@@ -12,12 +12,26 @@ import re
 
 from .errors import ConfigError, UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs the cached switch an import
+    from collections.abc import Iterable, Iterator
+
 ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):role/(?P<name>[\w+=,.@/-]+)")
 
+REGION = re.compile(r"(?![0-9]+$)(?!-)[a-zA-Z0-9-]{,63}(?<!-)")
 MIN_ROLE_DURATION, MAX_ROLE_DURATION = 900, 43200
 LINE_BREAK = re.compile(r"\r\n|[\r\n]")
 LINE_WITH_END = re.compile(r".*?(?:\r\n|[\r\n])|.+$", re.S)
-SECTION = re.compile(r"\[([^\]]+)\]\s*(?:[#;].*)?")
+# The patterns of configparser.RawConfigParser, which botocore reads the files with: a
+# header runs from `[` to the *last* `]` of the line (`[profile a] # x` is `profile a`), a
+# key ends at the first `=` or `:`, and indentation is measured up to the first non-space.
+SECTION = re.compile(r"\[(?P<header>.+)\]")
+OPTION = re.compile(r"(?P<key>.*?)\s*[=:]\s*(?P<value>.*)$")
+NONSPACE = re.compile(r"\S")
+# configparser keeps [DEFAULT] out of the sections and lends its keys to every section.
+DEFAULTS = "DEFAULT"
+# `profile NAME` that shlex splits into exactly these two words without any quoting.
+PLAIN_PROFILE = re.compile(r"profile[ \t]+([^ \t'\"\\]+)[ \t]*")
 
 PROFILE_KEYS = (
     "region",
@@ -56,6 +70,12 @@ class Profile:
 
     def get(self, key: str) -> str | None:
         value = self.values.get(key)
+        if value and value[0] == "\n":
+            # botocore turns `key =` + indented lines into a dict of sub-keys, not a value
+            raise ConfigError(
+                f"{self.where(key)}: {key} of profile {self.name!r} is a block of indented "
+                "sub-keys, not a value"
+            )
         return value if value else None
 
     @property
@@ -69,7 +89,15 @@ class Profile:
 
     @property
     def region(self) -> str | None:
-        return self.get("region")
+        region = self.get("region")
+        # botocore's validate_region_name: a host label. The AWS CLI keeps a ` # note`
+        # after a value as part of it, so `region = eu-west-1 # work` fails there too.
+        if region is not None and REGION.fullmatch(region) is None:
+            raise ConfigError(
+                f"{self.where('region')}: region of profile {self.name!r} is {region!r}, which is "
+                "not a region name (a comment must be on a line of its own)"
+            )
+        return region
 
     @property
     def mfa_serial(self) -> str | None:
@@ -121,47 +149,116 @@ def credentials_path() -> str:
     )
 
 
+def _scan(lines: Iterable[str]) -> Iterator[tuple[int, str, str, str]]:
+    """configparser's reading loop (RawConfigParser._read: strict, `#`/`;` comment lines,
+    no inline comments), one event per line: (number, kind, name, value). kind is
+    "section" (name), "key" (name lowercased, value), "more" (value: an indented line
+    that continues the open key, or "" for a blank line inside it), "skip" (a comment,
+    or a blank line outside a value), or "bad" (name says what is wrong)."""
+    in_section = key_open = False
+    indent = 0
+    for number, line in enumerate(lines, start=1):
+        value = line.strip()
+        if value.startswith(("#", ";")):
+            yield number, "skip", "", ""
+            continue
+        if not value:
+            yield number, "more" if key_open else "skip", "", ""
+            continue
+        first = NONSPACE.search(line)
+        level = first.start() if first else 0
+        if key_open and level > indent:
+            yield number, "more", "", value
+            continue
+        indent = level
+        header = SECTION.match(value)
+        if header is not None:
+            in_section, key_open = True, False
+            yield number, "section", header.group("header"), ""
+        elif not in_section:
+            yield number, "bad", "'key = value' before any [section]", ""
+        else:
+            option = OPTION.match(value)
+            if option is None or not option.group("key"):
+                yield number, "bad", "expected 'key = value' or '[section]'", ""
+            else:
+                key_open = True
+                yield number, "key", option.group("key").rstrip().lower(), option.group("value").strip()
+
+
 def parse_ini(text: str, filename: str) -> list[Section]:
-    """Parse the INI dialect of the AWS CLI: `#`/`;` comments, `key = value` with keys
-    matched case-insensitively (configparser's rule), and indented sub-keys (e.g. under
-    `s3 =`) that belong to the key above them."""
+    """Parse the INI dialect of the AWS CLI exactly as botocore reads it (configparser,
+    then botocore's nested values): `=` or `:`, keys lowercased, `#`/`;` comment lines,
+    a value kept whole up to the end of its line (a ` # ...` in it is part of it), indented
+    lines that continue the value above them, [DEFAULT] lending its keys to every
+    section, and a duplicated section or key refused with both line numbers."""
     sections: list[Section] = []
+    defaults = Section(DEFAULTS, {}, 0)
     current: Section | None = None
-    last_key: str | None = None
+    key = ""
     # Only \n, \r and \r\n end a line, as in configparser; str.splitlines would also
     # break at \x0b, \x0c, \x1c-\x1e, \x85, \u2028 and \u2029.
-    for number, raw in enumerate(LINE_BREAK.split(text), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped[0] in "#;":
-            continue
-        if raw[0] in " \t" and last_key is not None:
-            continue  # nested value such as `s3 =\n  addressing_style = path`
-        if stripped.startswith("["):
-            header = SECTION.fullmatch(stripped)
-            if header is None or not header.group(1).strip():
-                raise ConfigError(f"{filename}:{number}: malformed section header: {stripped[:60]!r}")
-            current = Section(header.group(1).strip(), {}, number)
-            sections.append(current)
-            last_key = None
-            continue
-        key, sep, value = stripped.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"{filename}:{number}: expected 'key = value' or '[section]'")
-        if current is None:
-            raise ConfigError(f"{filename}:{number}: 'key = value' before any [section]")
-        last_key = key.strip().lower()
-        current.values[last_key] = _strip_inline_comment(value.strip())
-        current.lines[last_key] = number
+    for number, kind, name, value in _scan(LINE_BREAK.split(text)):
+        if kind == "bad":
+            raise ConfigError(f"{filename}:{number}: {name}")
+        if kind == "section":
+            current = _open_section(sections, defaults, name, number, filename)
+        elif kind == "key" and current is not None:
+            if name in current.values:
+                raise ConfigError(
+                    f"{filename}:{number}: key {name!r} is set twice in {_bracketed(current.name)} "
+                    f"(lines {current.lines[name]} and {number}); the AWS CLI refuses such a file"
+                )
+            key = name
+            current.values[key] = value
+            current.lines[key] = number
+        elif kind == "more" and current is not None:
+            current.values[key] += "\n" + value
+    return _finish(sections, defaults, filename)
+
+
+def _open_section(
+    sections: list[Section], defaults: Section, name: str, number: int, filename: str,
+) -> Section:
+    if name == DEFAULTS:  # configparser lets [DEFAULT] appear more than once
+        defaults.line = defaults.line or number
+        return defaults
+    for earlier in sections:
+        if earlier.name == name:
+            raise ConfigError(
+                f"{filename}:{number}: section {_bracketed(name)} appears twice (lines "
+                f"{earlier.line} and {number}); the AWS CLI refuses such a file"
+            )
+    section = Section(name, {}, number)
+    sections.append(section)
+    return section
+
+
+def _finish(sections: list[Section], defaults: Section, filename: str) -> list[Section]:
+    """Join the values as configparser does, lend [DEFAULT]'s keys, and check the nested
+    values botocore parses (a value that starts with a newline: `s3 =` + indented lines)."""
+    for section in (defaults, *sections):
+        for key, value in section.values.items():
+            section.values[key] = value.rstrip()
+    for section in sections:
+        for key, value in defaults.values.items():
+            if key not in section.values:
+                section.values[key] = value
+                section.lines[key] = defaults.lines[key]
+        for key, value in section.values.items():
+            # botocore's _parse_nested: each non-blank line needs an `=`
+            if value.startswith("\n") and any(
+                "=" not in line for line in value.splitlines() if line.strip()
+            ):
+                raise ConfigError(
+                    f"{filename}:{section.lines[key]}: the indented lines under {key!r} are nested "
+                    "settings, and each needs 'name = value'"
+                )
     return sections
 
 
-def _strip_inline_comment(value: str) -> str:
-    # The AWS CLI treats ` #` or ` ;` after a value as a comment.
-    for marker in (" #", " ;", "\t#", "\t;"):
-        at = value.find(marker)
-        if at != -1:
-            value = value[:at].rstrip()
-    return value
+def _bracketed(name: str) -> str:
+    return repr(f"[{name}]")
 
 
 def _read(path: str) -> str | None:
@@ -192,8 +289,10 @@ class AwsConfig:
                     self._profiles[name] = Profile(
                         name, section.values, str(self.config_file), section.line, section.lines
                     )
-                elif section.name.startswith(SSO_SESSION):
-                    self.sso_sessions[section.name[len(SSO_SESSION):].strip()] = section
+                else:
+                    session = _sso_session_name(section.name)
+                    if session is not None:
+                        self.sso_sessions[session] = section
         self._credentials: dict[str, Section] | None = None
 
     # The credentials file is read lazily: the cached path never needs it for a
@@ -330,7 +429,25 @@ class AwsConfig:
             current = self.profile(source)
 
 
-SSO_SESSION = "sso-session "
+# `sso-session NAME` that shlex splits into exactly these two words without any quoting.
+PLAIN_SSO_SESSION = re.compile(r"sso-session[ \t]+([^ \t'\"\\]+)[ \t]*")
+
+
+def _sso_session_name(section: str) -> str | None:
+    """The session an `[sso-session NAME]` header defines, as botocore's
+    build_profile_map names it: the second of exactly two shlex words."""
+    if not section.startswith("sso-session"):
+        return None
+    plain = PLAIN_SSO_SESSION.fullmatch(section)
+    if plain is not None:
+        return plain.group(1)
+    import shlex
+
+    try:
+        words = shlex.split(section)
+    except ValueError:
+        return None
+    return words[1] if len(words) == 2 else None
 
 
 class Portal:
@@ -355,19 +472,51 @@ class Portal:
 
 
 def _profile_name(section: str) -> str | None:
+    """The profile a section defines, as botocore's build_profile_map names it: the
+    second of exactly two shlex words of a header that starts with `profile`. Where
+    botocore drops `[profile NAME]` (an unbalanced quote or more than one word in NAME),
+    awsenv keeps it as NAME, stripped: the credentials reach the shell as variables, so
+    the AWS CLI never needs the name."""
     if section == "default":
         return "default"
-    if section.startswith("profile ") or section.startswith("profile\t"):
-        return section[len("profile"):].strip()
-    return None  # sso-session, services, plugins ...
+    if not section.startswith("profile"):
+        return None  # sso-session, services, plugins ...
+    plain = PLAIN_PROFILE.fullmatch(section)
+    if plain is not None:  # most names: no need to import shlex
+        return plain.group(1)
+    import shlex
+
+    try:
+        words = shlex.split(section)
+    except ValueError:
+        words = []
+    if len(words) == 2:
+        return words[1]
+    rest = section[len("profile"):]
+    return rest.strip() if rest[:1] in (" ", "\t") and rest.strip() else None
+
+
+def section_header(name: str) -> str:
+    """A header that the AWS CLI and awsenv both read as profile `name`: as typed where
+    shlex leaves it alone, else shlex-quoted."""
+    if name == "default":
+        return "[default]"
+    if "\n" in name or "\r" in name:
+        raise UsageError(f"a profile name can't hold a line break: {name!r}")
+    import shlex
+
+    try:
+        words = shlex.split(f"profile {name}")
+    except ValueError:
+        words = []
+    return f"[profile {name}]" if words == ["profile", name] else f"[profile {shlex.quote(name)}]"
 
 
 def append_profile(path: str, name: str, values: dict[str, str]) -> None:
     """Add a `[profile NAME]` section at the end of the config file."""
     os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     existing = _read(path) or ""
-    header = "[default]" if name == "default" else f"[profile {name}]"
-    lines = [header] + [f"{k} = {v}" for k, v in values.items()]
+    lines = [section_header(name)] + [f"{k} = {v}" for k, v in values.items()]
     sep = "" if not existing or existing.endswith("\n\n") else ("\n" if existing.endswith("\n") else "\n\n")
     with open(path, "a", encoding="utf-8") as out:
         out.write(sep + "\n".join(lines) + "\n")
@@ -385,22 +534,21 @@ def remove_plaintext(path: str, profiles: list[str]) -> None:
     with open(path, "rb") as stream:
         text = stream.read().decode("utf-8")
     wanted = set(profiles)
+    lines = LINE_WITH_END.findall(text)
     kept: list[str] = []
     section: str | None = None
-    dropping_nested = False
-    for line in LINE_WITH_END.findall(text):
-        stripped = line.strip()
-        header = SECTION.fullmatch(stripped)
-        if header is not None:
-            section = header.group(1).strip()
-            dropping_nested = False
-        elif section in wanted and stripped and stripped[0] not in "#;":
-            if line[0] in " \t" and dropping_nested:
-                continue
-            key = stripped.partition("=")[0].strip().lower()
-            dropping_nested = key in SECRET_KEYS
-            if dropping_nested:
-                continue
+    dropping = False
+    # The lines are read as parse_ini reads them, so a key written `name: value` and the
+    # indented lines that continue a secret go with it.
+    for (number, kind, word, value), line in zip(_scan(lines), lines):
+        if kind == "bad":
+            raise ConfigError(f"{path}:{number}: {word}")
+        if kind == "section":
+            section, dropping = word, False
+        elif kind == "key":
+            dropping = section in wanted and word in SECRET_KEYS
+        if dropping and (kind == "key" or (kind == "more" and value)):
+            continue  # a blank line inside the value stays: it separates the sections
         kept.append(line)
     mode = os.stat(path).st_mode & 0o777
     folder, name = os.path.split(path)

@@ -5,6 +5,7 @@ with tree-sitter-powershell and the literals decoded by PowerShell's own rules."
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import tempfile
 from pathlib import Path
@@ -348,13 +349,20 @@ NAME_CHARS = st.characters(codec="utf-8", exclude_characters="]\x00\n\r" + SPLIT
 
 
 def ini_name(name: str) -> bool:
-    """A name `[profile NAME]` can hold: awsenv takes everything between `[profile ` and
-    the final `]`, stripped (Python's str.strip), and `#`/`;` would start a comment."""
+    """A name `[profile NAME]` can hold as typed: awsenv takes everything between
+    `[profile ` and the final `]`, stripped (Python's str.strip), except where shlex
+    splits NAME into one word: the AWS CLI and awsenv take that word, so a name shlex
+    would change (`"x"` is x, `a\\b` is ab) is left out, as is a leading `#`/`;`."""
+    try:
+        words = shlex.split(f"profile {name}")
+    except ValueError:
+        words = []
     return (
         name != ""
         and name == name.strip()
         and name[0] not in "#;"
         and not any(c in name for c in "]\x00\n\r" + SPLITLINES_EXTRA)
+        and (len(words) != 2 or words[1] == name)
     )
 
 

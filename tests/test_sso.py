@@ -152,6 +152,20 @@ def test_config_reads_sso_sessions_legacy_profiles_and_chains(tmp_path):
     assert "no [sso-session nowhere]" in str(lost.value) and f"{path}:" in str(lost.value)
 
 
+def test_sso_session_names_are_read_as_botocore_reads_them(tmp_path):
+    from botocore.configloader import build_profile_map, raw_config_parse
+
+    from awsenv.config import AwsConfig
+
+    path = tmp_path / "config"
+    headers = ['sso-session plain', 'sso-session "my corp"', "sso-session  spaced ", "sso-session 'odd",
+               "sso-session a b", "sso-sessionx y", "sso-session"]
+    path.write_text("".join(f"[{h}]\nsso_region = {REGION}\n\n" for h in headers))
+    expected = build_profile_map(raw_config_parse(str(path)))["sso_sessions"]
+    assert list(AwsConfig(str(path), str(tmp_path / "none")).sso_sessions) == list(expected)
+    assert "my corp" in expected
+
+
 # 3. sign-in -------------------------------------------------------------------------------
 class Sso:
     """The world with the stand-in portal, an SSO config and a person at the browser."""

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from ..config import AwsConfig, append_profile, remove_plaintext
+from ..config import AwsConfig, append_profile, remove_plaintext, section_header
 from ..creds import Credentials, format_ttl, rfc3339
 from ..errors import AwsenvError, KeyringError, UsageError
 from ..session import chain_serial, drop_sessions, role_key, session_key, sso_key
@@ -56,7 +56,7 @@ def cmd_add(args) -> None:
 
 
 def _offer_profile(config: AwsConfig, name: str, terminal) -> None:
-    header = "[default]" if name == "default" else f"[profile {name}]"
+    header = section_header(name)
     if not terminal.available:
         print(f"awsenv: {config.config_file} has no {header}; add it to use the profile", file=sys.stderr)
         return
