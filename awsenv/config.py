@@ -43,6 +43,7 @@ PROFILE_KEYS = (
     "external_id",
     "credential_process",
 )
+SSO_PROFILE_KEYS = ("sso_session", "sso_account_id", "sso_role_name", "sso_start_url", "sso_region")
 
 
 class Profile:
@@ -84,7 +85,7 @@ class Profile:
     @property
     def kind(self) -> str:
         """`base`, `role`, or what `unsupported` names: `sso`, `web-identity`, `credential-source`."""
-        if self.get("sso_session") or self.get("sso_start_url"):
+        if self.is_sso:
             return "sso"
         if self.get("web_identity_token_file"):
             return "web-identity"
@@ -97,9 +98,6 @@ class Profile:
         does with it), or None. The only place that decides it: use, export, exec,
         list and doctor all ask here."""
         kind = self.kind
-        if kind == "sso":
-            return (f"profile {self.name!r} is an IAM Identity Center (SSO) profile, which awsenv does not "
-                    f"serve yet; awsenv leaves it to the AWS CLI: `aws sso login --profile {self.name}`")
         if kind == "web-identity":
             return (f"profile {self.name!r} assumes its role with a web identity token "
                     "(web_identity_token_file); awsenv leaves it to the SDKs, which read the token themselves")
@@ -108,6 +106,11 @@ class Profile:
             return (f"profile {self.name!r} takes its source credentials {source} (credential_source); "
                     f"awsenv leaves it to the SDKs: set AWS_PROFILE={self.name}, or give it a source_profile")
         return None
+
+    @property
+    def is_sso(self) -> bool:
+        """An IAM Identity Center profile: a base whose credentials come from a sign-in."""
+        return not self.is_role and any(self.get(key) for key in SSO_PROFILE_KEYS)
 
     @property
     def region(self) -> str | None:
@@ -309,6 +312,7 @@ class AwsConfig:
         self.config_file = config_file or config_path()
         self.credentials_file = credentials_file or credentials_path()
         self._profiles: dict[str, Profile] = {}
+        self.sso_sessions: dict[str, Section] = {}
         text = _read(self.config_file)
         self.exists = text is not None
         if text is not None:
@@ -318,6 +322,10 @@ class AwsConfig:
                     self._profiles[name] = Profile(
                         name, section.values, str(self.config_file), section.line, section.lines
                     )
+                else:
+                    session = _sso_session_name(section.name)
+                    if session is not None:
+                        self.sso_sessions[session] = section
         self._credentials: dict[str, Section] | None = None
 
     # The credentials file is read lazily: the cached path never needs it for a
@@ -356,6 +364,41 @@ class AwsConfig:
         hint = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         suffix = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
         raise UsageError(f"unknown profile {name!r} in {self.config_file}{suffix}")
+
+    def portal(self, profile: Profile) -> Portal:
+        """The sign-in an SSO profile uses: its [sso-session], or the legacy start URL
+        and region in the profile itself."""
+        name = profile.name
+        for key in ("sso_account_id", "sso_role_name"):
+            if not profile.get(key):
+                raise ConfigError(f"{profile.where()}: SSO profile {name!r} has no {key}")
+        session = profile.get("sso_session")
+        if session is None:
+            url, region = profile.get("sso_start_url"), profile.get("sso_region")
+            if not url or not region:
+                raise ConfigError(
+                    f"{profile.where()}: SSO profile {name!r} needs sso_session, or both sso_start_url and sso_region"
+                )
+            return Portal(url, url, region, (), session=False)
+        section = self.sso_sessions.get(session)
+        if section is None:
+            raise ConfigError(
+                f"{profile.where('sso_session')}: profile {name!r} names sso_session {session!r}, "
+                f"but {self.config_file} has no [sso-session {session}]"
+            )
+        return self.session_portal(session)
+
+    def session_portal(self, session: str) -> Portal:
+        section = self.sso_sessions.get(session)
+        if section is None:
+            raise UsageError(f"no [sso-session {session}] in {self.config_file}")
+        values = section.values
+        where = f"{self.config_file}:{section.line}"
+        for key in ("sso_start_url", "sso_region"):
+            if not values.get(key):
+                raise ConfigError(f"{where}: [sso-session {session}] has no {key}")
+        scopes = tuple(s.strip() for s in values.get("sso_registration_scopes", "").split(",") if s.strip())
+        return Portal(session, values["sso_start_url"], values["sso_region"], scopes, session=True)
 
     def adhoc(self, role_arn: str, source: str, session_name: str | None = None) -> str:
         """Register a role given by ARN (`use --role-arn`) as a profile reached from
@@ -425,6 +468,48 @@ class AwsConfig:
             if sentence is not None:
                 return sentence if profile.name == name else f"{sentence} (and {name!r} is reached from it)"
         return None
+
+
+# `sso-session NAME` that shlex splits into exactly these two words without any quoting.
+PLAIN_SSO_SESSION = re.compile(r"sso-session[ \t]+([^ \t'\"\\]+)[ \t]*")
+
+
+def _sso_session_name(section: str) -> str | None:
+    """The session an `[sso-session NAME]` header defines, as botocore's
+    build_profile_map names it: the second of exactly two shlex words."""
+    if not section.startswith("sso-session"):
+        return None
+    plain = PLAIN_SSO_SESSION.fullmatch(section)
+    if plain is not None:
+        return plain.group(1)
+    import shlex
+
+    try:
+        words = shlex.split(section)
+    except ValueError:
+        return None
+    return words[1] if len(words) == 2 else None
+
+
+class Portal:
+    """One IAM Identity Center sign-in: an [sso-session] (`name` is the session's), or a
+    legacy profile's start URL (`name` is the URL). Every profile naming it shares it."""
+
+    __slots__ = ("name", "start_url", "region", "scopes", "session")
+
+    def __init__(self, name: str, start_url: str, region: str, scopes: tuple, session: bool) -> None:
+        self.name = name
+        self.start_url = start_url
+        self.region = region
+        self.scopes = scopes
+        self.session = session
+
+    def __repr__(self) -> str:
+        return f"Portal({self.name!r})"
+
+    @property
+    def label(self) -> str:
+        return f"sso-session {self.name}" if self.session else self.start_url
 
 
 def _profile_name(section: str) -> str | None:

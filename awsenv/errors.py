@@ -43,6 +43,10 @@ class MfaError(AwsenvError):
     """An MFA code was needed and could not be had, or was refused."""
 
 
+class SsoError(AwsenvError):
+    """An IAM Identity Center sign-in was needed and could not be had, or was refused."""
+
+
 class Cancelled(AwsenvError):
     """The user pressed Ctrl-C or gave an empty answer where one was required."""
 

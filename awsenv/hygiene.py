@@ -23,6 +23,8 @@ def base_profile(config: AwsConfig, name: str) -> Profile:
     profile = config.profile(name)
     if profile.is_role:
         raise UsageError(f"profile {name!r} is a role; name its base profile {config.chain(name)[-1].name!r}")
+    if profile.is_sso:
+        raise UsageError(f"profile {name!r} signs in through IAM Identity Center; it has no access key")
     return profile
 
 
@@ -144,6 +146,7 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
         findings.append(finding("-", "keyring-backend", "high",
                                 f"{err}; the checks that read the keyring did not run"))
         vault = None
+    findings += sso_findings(config)
 
     sources = set()
     for name in config.names():
@@ -167,7 +170,7 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
         if sentence is not None:
             skipped.append({"profile": name, "check": "all", "reason": sentence})
             continue
-        if profile.is_role:
+        if profile.is_role or profile.is_sso:
             continue
         try:
             stored = vault.get_key(name) if vault is not None else None
@@ -206,6 +209,46 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
     except AwsenvError:
         pass
     return findings, skipped
+
+
+def sso_findings(config: AwsConfig) -> list[dict]:
+    """Plaintext tokens the AWS CLI left, sign-ins that cannot be renewed, and SSO
+    profiles whose sso-session is missing or incomplete."""
+    from .sso import REFRESH_SCOPE, plaintext_files
+
+    found = [
+        finding("-", "sso-plaintext", "high",
+                f"{path} holds an IAM Identity Center token or client secret in plaintext; move a valid "
+                "one into the keyring with `awsenv import --delete-plaintext`, or delete the file")
+        for path in plaintext_files()
+    ]
+    legacy = set()
+    for name in config.names():
+        profile = config.profile(name)
+        if not profile.is_sso:
+            continue
+        try:
+            portal = config.portal(profile)
+        except AwsenvError as err:
+            found.append(finding(name, "sso-session", "high", str(err)))
+            continue
+        if not portal.session and portal.start_url not in legacy:
+            legacy.add(portal.start_url)
+            found.append(finding(name, "sso-no-refresh", "medium",
+                                 f"profile {name!r} uses the legacy sso_start_url form, whose sign-in cannot be "
+                                 "renewed: you sign in again each time it ends (8 hours by default); "
+                                 "move it to an [sso-session] with sso_registration_scopes = sso:account:access"))
+    for session in config.sso_sessions:
+        try:
+            portal = config.session_portal(session)
+        except AwsenvError as err:
+            found.append(finding(f"sso-session {session}", "sso-session", "high", str(err)))
+            continue
+        if REFRESH_SCOPE not in portal.scopes:
+            found.append(finding(f"sso-session {session}", "sso-no-refresh", "medium",
+                                 f"[sso-session {session}] has no sso_registration_scopes = {REFRESH_SCOPE}: its "
+                                 "sign-in cannot be renewed, so you sign in again each time it ends (8 hours by default)"))
+    return found
 
 
 def _chained_duration(profile: Profile, chain: list[Profile]) -> list[dict]:

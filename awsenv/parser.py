@@ -64,6 +64,17 @@ def _profiles(prefix: str = "", **_kwargs) -> list[str]:
         return []
 
 
+def _sessions(prefix: str = "", **_kwargs) -> list[str]:
+    """Completer for sso-session names, then the profile names."""
+    from .config import AwsConfig
+
+    try:
+        config = AwsConfig()
+        return [name for name in [*config.sso_sessions, *config.names()] if name.startswith(prefix)]
+    except AwsenvError:
+        return []
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="awsenv", description="Short-lived AWS credentials in the current shell.")
     parser.add_argument("--version", action="version", version=f"awsenv {_version()}")
@@ -152,6 +163,19 @@ def build_parser() -> Parser:
 
     p = command("help", "show the help, of awsenv or of one command")
     p.add_argument("topic", nargs="?", metavar="COMMAND")
+
+    p = command("sso", "IAM Identity Center: sign in, sign out, list the roles a sign-in reaches")
+    sso = p.add_subparsers(dest="sso_command", metavar="ACTION", parser_class=Parser)
+    sso.required = True
+    session_help = "an sso-session, or a profile in the legacy form (default: the only one configured)"
+    q = sso.add_parser("login", help="sign in through the browser (OIDC device flow); tokens go to the keyring")
+    q.add_argument("name", metavar="SESSION|PROFILE", nargs="?", help=session_help).completer = _sessions
+    q.add_argument("--no-browser", action="store_true", help="only show the URL and the code")
+    q = sso.add_parser("logout", help="end the portal session and drop every credential cached from it")
+    q.add_argument("name", metavar="SESSION|PROFILE", nargs="?", help="default: every sign-in").completer = _sessions
+    q = sso.add_parser("profiles", help="list the accounts and roles a sign-in reaches")
+    q.add_argument("name", metavar="SESSION|PROFILE", help=session_help).completer = _sessions
+    q.add_argument("--write", action="store_true", help="append the missing profiles to the config file")
 
     p = command("init", "print the shell integration")
     p.add_argument("shell", nargs="?", choices=SHELL_NAMES + ("powershell",), help="default: the calling shell")

@@ -11,13 +11,14 @@ import re
 import sys
 import time
 
-from .config import AwsConfig, Profile
+from .config import AwsConfig, Portal, Profile
 from .creds import Credentials, parse_rfc3339
 from .errors import AwsenvError, KeyringError, MfaError, Refused, Unsupported, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the cached path imports neither the vault's deps nor mfa
     from .mfa import CodeSource
+    from .sso import SignIn
     from .vault import Vault
 
 MIN_DURATION, MAX_DURATION = 900, 129600
@@ -84,6 +85,12 @@ def role_key(profile: Profile, serial: str | None) -> str:
     )
 
 
+def sso_key(profile: Profile, portal: Portal) -> str:
+    """An SSO profile's role credentials: the portal, account and role are in the key."""
+    p = profile.get
+    return json.dumps(["sso", profile.name, portal.start_url, p("sso_account_id") or "", p("sso_role_name") or ""])
+
+
 def chain_serial(chain: list[Profile]) -> str | None:
     """The MFA device of a chain: the base's, else the nearest role's."""
     return next((p.mfa_serial for p in reversed(chain) if p.mfa_serial), None)
@@ -145,6 +152,7 @@ class Resolver:
         self._sessions: dict | None = None
         self._new: dict[str, dict] = {}
         self._codes: CodeSource | None = None
+        self._sign_in: SignIn | None = None
         self._warned: set[str] = set()
         self.request = Request("")
 
@@ -349,7 +357,10 @@ class Resolver:
         )
         from . import sts
 
-        if not source.is_role and profile.mfa_serial and wanted > CHAINED_ROLE_CAP:
+        if source.is_sso:
+            source_creds = self._sso_session(source, SOURCE_MIN_TTL)
+            creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), **params)
+        elif not source.is_role and profile.mfa_serial and wanted > CHAINED_ROLE_CAP:
             # Only the long-term key plus a code may ask for more than an hour.
             key_creds = self.long_term_key(source, profile.name)
             creds = self._with_mfa(
@@ -377,9 +388,39 @@ class Resolver:
         return self._mfa_session(base, base.mfa_serial, SOURCE_MIN_TTL, None, base.name)
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
+        if profile.is_sso:
+            if top and self.request.duration is not None:
+                raise UsageError(
+                    f"profile {profile.name!r} is an IAM Identity Center profile: its permission set, "
+                    "not --duration, decides how long its credentials last"
+                )
+            return self._sso_session(profile, need_ttl)
         explicit = self.request.duration if top else None
         duration = explicit or env_duration("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL)
         return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name, fresh=bool(explicit))
+
+    # IAM Identity Center -----------------------------------------------------
+    @property
+    def sign_in(self) -> SignIn:
+        if self._sign_in is None:
+            from .sso import SignIn
+
+            self._sign_in = SignIn(self.vault)
+        return self._sign_in
+
+    def _sso_session(self, profile: Profile, need_ttl: float) -> Credentials:
+        """Role credentials from GetRoleCredentials, cached like an STS session. The
+        prompt hook (a request with a note) asks before it opens a browser."""
+        portal = self.config.portal(profile)
+        key = sso_key(profile, portal)
+        found = self.cached(key, need_ttl)
+        if found is not None:
+            return found
+        creds = self.sign_in.role_credentials(
+            profile, portal, prompt=self.request.prompt, ask_first=bool(self.request.note), note=self.request.note
+        )
+        self._store(key, creds)
+        return creds
 
     def _mfa_session(
         self, profile: Profile, serial: str | None, need_ttl: float, duration: int | None, for_profile: str,

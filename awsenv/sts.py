@@ -1,8 +1,8 @@
 """The only module that talks to AWS. botocore (boto3's core) is imported here,
 inside the functions, so that the cached path never pays for it.
 
-Endpoints come from AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_IAM,
-which botocore honours natively.
+Endpoints come from AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_IAM /
+AWS_ENDPOINT_URL_SSO / AWS_ENDPOINT_URL_SSO_OIDC, which botocore honours natively.
 """
 from __future__ import annotations
 
@@ -19,6 +19,14 @@ MAX_ATTEMPTS = 2
 
 class MfaRejected(MfaError, Refused):
     """STS refused the MFA code; a terminal may ask again."""
+
+
+class SsoRefused(Refused):
+    """IAM Identity Center answered with an error; `code` says which, for sso.py to act on."""
+
+    def __init__(self, what: str, code: str, detail: str) -> None:
+        super().__init__(f"{what}: {code}: {detail}" if detail else f"{what}: {code}")
+        self.code = code
 
 
 _botocore = None
@@ -38,9 +46,12 @@ def _botocore_session():
     return _botocore
 
 
-def client(service: str, creds: Credentials | None, region: str | None):
-    """A client signed by `creds`, or by the environment's credentials when None."""
+def client(service: str, creds: Credentials | None, region: str | None, unsigned: bool = False):
+    """A client signed by `creds`, or by the environment's credentials when None, or
+    not signed at all (`unsigned`: the Identity Center calls take a token instead, and
+    must not go looking for credentials in the environment or the config)."""
     try:
+        from botocore import UNSIGNED
         from botocore.config import Config
 
         session = _botocore_session()
@@ -50,6 +61,7 @@ def client(service: str, creds: Credentials | None, region: str | None):
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+        **({"signature_version": UNSIGNED} if unsigned else {}),
     )
     kwargs = {}
     if creds is not None:
@@ -187,3 +199,85 @@ def get_federation_token(key: Credentials, region: str | None, name: str, durati
         Policy=CONSOLE_POLICY,
     )
     return _session(response)
+
+
+# IAM Identity Center ---------------------------------------------------------------------
+def _sso_call(what: str, fn, **params):
+    """`_call`, with Identity Center's errors kept apart by code (SsoRefused): a pending
+    sign-in, a denied one and an expired token each lead somewhere else."""
+    from botocore.exceptions import ClientError
+
+    def attempt(**kwargs):
+        try:
+            return fn(**kwargs)
+        except ClientError as err:
+            error = err.response.get("Error", {})
+            detail = err.response.get("error_description") or error.get("Message") or ""
+            raise SsoRefused(what, error.get("Code", "Unknown"), (detail.splitlines() or [""])[0]) from None
+
+    return _call(what, attempt, **params)
+
+
+_portal_clients: dict = {}
+
+
+def _unsigned(service: str, region: str):
+    """One client per service and region for a run: a sign-in polls CreateToken many times."""
+    key = (service, region)
+    if key not in _portal_clients:
+        _portal_clients[key] = client(service, None, region, unsigned=True)
+    return _portal_clients[key]
+
+
+def register_client(region: str, name: str, scopes: tuple) -> dict:
+    oidc = _unsigned("sso-oidc", region)
+    params: dict = {"clientName": name, "clientType": "public"}
+    if scopes:
+        params["scopes"] = list(scopes)
+    return _sso_call("RegisterClient", oidc.register_client, **params)
+
+
+def start_device_authorization(region: str, client_id: str, secret: str, start_url: str) -> dict:
+    oidc = _unsigned("sso-oidc", region)
+    return _sso_call(
+        "StartDeviceAuthorization", oidc.start_device_authorization,
+        clientId=client_id, clientSecret=secret, startUrl=start_url,
+    )
+
+
+def create_token(region: str, client_id: str, secret: str, **grant) -> dict:
+    oidc = _unsigned("sso-oidc", region)
+    return _sso_call("CreateToken", oidc.create_token, clientId=client_id, clientSecret=secret, **grant)
+
+
+def role_credentials(region: str, token: str, account: str, role: str) -> Credentials:
+    portal = _unsigned("sso", region)
+    c = _sso_call(
+        "GetRoleCredentials", portal.get_role_credentials, accessToken=token, accountId=account, roleName=role
+    )["roleCredentials"]
+    return Credentials(c["accessKeyId"], c["secretAccessKey"], c["sessionToken"], int(c["expiration"]) // 1000)
+
+
+def _pages(what: str, fn, name: str, **params) -> list[dict]:
+    items: list[dict] = []
+    while True:
+        response = _sso_call(what, fn, **params)
+        items += response.get(name, [])
+        if not response.get("nextToken"):
+            return items
+        params["nextToken"] = response["nextToken"]
+
+
+def list_accounts(region: str, token: str) -> list[dict]:
+    portal = _unsigned("sso", region)
+    return _pages("ListAccounts", portal.list_accounts, "accountList", accessToken=token)
+
+
+def list_account_roles(region: str, token: str, account: str) -> list[dict]:
+    portal = _unsigned("sso", region)
+    return _pages("ListAccountRoles", portal.list_account_roles, "roleList", accessToken=token, accountId=account)
+
+
+def sso_logout(region: str, token: str) -> None:
+    portal = _unsigned("sso", region)
+    _sso_call("Logout", portal.logout, accessToken=token)

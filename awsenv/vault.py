@@ -5,6 +5,9 @@ The only module that imports `keyring`. Every item lives under the service name
 
 - `key:PROFILE`   the long-term access key of a base profile (JSON);
 - `totp:PROFILE`  a base32 TOTP secret;
+- `sso:NAME`      an IAM Identity Center sign-in (JSON): the client registration and
+                  the access and refresh tokens of one sso-session (NAME) or legacy
+                  start URL;
 - `sessions`      every cached STS session in one JSON document, so that a switch
                   costs one keyring read, not one per link of a role chain.
 
@@ -197,6 +200,22 @@ class Vault:
 
     def delete_totp(self, profile: str) -> bool:
         return self._delete(f"totp:{profile}")
+
+    # IAM Identity Center sign-ins ---------------------------------------------------
+    def get_sso(self, name: str) -> dict:
+        raw = self._get(f"sso:{name}")
+        try:
+            data = json.loads(raw) if raw else {}
+        except ValueError:
+            data = {}
+        # A damaged item only costs a new sign-in.
+        return data if isinstance(data, dict) else {}
+
+    def set_sso(self, name: str, data: dict) -> None:
+        self._set(f"sso:{name}", json.dumps(data, separators=(",", ":"), sort_keys=True))
+
+    def delete_sso(self, name: str) -> bool:
+        return self._delete(f"sso:{name}")
 
     # session cache ------------------------------------------------------------
     def load_sessions(self) -> dict:

@@ -374,6 +374,43 @@ class Bench:
         # leave the cache warm for the rows that follow
         self.awsenv_ok("use", "dev", "--shell", "bash")
 
+    def bench_sso(self) -> None:
+        """A cached IAM Identity Center profile against the cached IAM role, interleaved.
+        The sign-in goes to the stand-in portal (tests/sso_server.py) through a BROWSER
+        that approves it; the timed runs must not call the portal at all."""
+        from sso_server import REGION, START_URL, SsoServer
+
+        portal = SsoServer().start()
+        browser = self.root / "browser"
+        browser.write_text(f"#!{sys.executable}\nimport sys, urllib.request\nurllib.request.urlopen(sys.argv[1]).read()\n")
+        browser.chmod(0o755)
+        sso_env = {**portal.env(), "BROWSER": str(browser)}
+        config = self.home / ".aws" / "config"
+        config.write_text(config.read_text() + (
+            f"\n[sso-session corp]\nsso_start_url = {START_URL}\nsso_region = {REGION}\n"
+            "sso_registration_scopes = sso:account:access\n\n"
+            "[profile sandbox]\nsso_session = corp\nsso_account_id = 111111111111\nsso_role_name = ReadOnly\n"))
+        sso, iam = Series("awsenv cached SSO"), Series("awsenv cached IAM, interleaved")
+        try:
+            self.awsenv_ok("sso", "login", "corp", env=sso_env)
+            self.awsenv_ok("use", "sandbox", "--shell", "bash", env=sso_env)
+            portal.calls.clear()
+            for _ in range(self.runs):
+                self.measure(sso, lambda: self.awsenv("use", "sandbox", "--shell", "bash", env=sso_env),
+                             self.use_problem)
+                self.measure(iam, lambda: self.awsenv("use", "dev", "--shell", "bash"), self.use_problem)
+            calls = len(portal.calls)
+        finally:
+            portal.stop()
+        ok = sso.median() <= CACHED_BUDGET_MS and not sso.failures and not sso.sts and calls == 0
+        self.row("cached SSO switch", "`awsenv use sandbox --shell bash` (IAM Identity Center, agent warm)", sso,
+                 budget=f"≤ {CACHED_BUDGET_MS:.0f} ms", verdict="PASS" if ok else "FAIL",
+                 extra=f"{sso.median() / iam.median():.2f}× the cached IAM switch run between them "
+                       f"({fmt_ms(iam.median())}); portal calls: {calls}; {self.sts_note(sso)}")
+        for failure in (sso.failures + iam.failures)[:3]:
+            self.notes.append(f"cached SSO switch failed: {failure}")
+            self.failed = True
+
     def wait_for_agent(self) -> None:
         sock = self.runtime / "awsenv" / "agent.sock"
         deadline = time.monotonic() + 5
@@ -673,8 +710,8 @@ def main() -> int:
     started = time.monotonic()
     try:
         bench.start()
-        for step in (bench.bench_switches, bench.bench_memory, bench.bench_startup, bench.bench_active,
-                     bench.bench_hook, bench.bench_dead_sts):
+        for step in (bench.bench_switches, bench.bench_sso, bench.bench_memory, bench.bench_startup,
+                     bench.bench_active, bench.bench_hook, bench.bench_dead_sts):
             try:
                 step()
             except Exception as err:  # noqa: BLE001 - one broken row must not hide the others

@@ -241,25 +241,6 @@ def test_an_offline_doctor_says_once_that_aws_is_unreachable(world, refusing_end
 
 # profiles awsenv does not serve ----------------------------------------------------------
 UNSERVED = f"""
-[profile sso]
-sso_session = corp
-sso_account_id = {ACCOUNT}
-sso_role_name = Admin
-
-[sso-session corp]
-sso_start_url = https://corp.awsapps.com/start
-sso_region = us-east-1
-
-[profile legacy-sso]
-sso_start_url = https://corp.awsapps.com/start
-sso_region = us-east-1
-sso_account_id = {ACCOUNT}
-sso_role_name = Admin
-
-[profile from-sso]
-role_arn = arn:aws:iam::{ACCOUNT}:role/dev
-source_profile = sso
-
 [profile on-ec2]
 role_arn = arn:aws:iam::{ACCOUNT}:role/dev
 credential_source = Ec2InstanceMetadata
@@ -271,6 +252,10 @@ credential_source = Environment
 [profile in-ecs]
 role_arn = arn:aws:iam::{ACCOUNT}:role/dev
 credential_source = EcsContainer
+
+[profile from-ec2]
+role_arn = arn:aws:iam::{ACCOUNT}:role/prod
+source_profile = on-ec2
 
 [profile web]
 role_arn = arn:aws:iam::{ACCOUNT}:role/dev
@@ -287,8 +272,7 @@ def unserved(world):
 
 
 @pytest.mark.parametrize("profile, says", [
-    ("sso", "IAM Identity Center"), ("legacy-sso", "IAM Identity Center"), ("from-sso", "reached from it"),
-    ("on-ec2", "EC2 instance metadata"), ("from-env", "from the environment"),
+    ("on-ec2", "EC2 instance metadata"), ("from-ec2", "reached from it"), ("from-env", "from the environment"),
     ("in-ecs", "ECS container"), ("web", "web identity token"),
 ])
 def test_a_profile_awsenv_does_not_serve_says_what_it_is(unserved, profile, says):
@@ -300,12 +284,11 @@ def test_a_profile_awsenv_does_not_serve_says_what_it_is(unserved, profile, says
 
 def test_list_and_doctor_name_the_kind_of_an_unserved_profile(unserved):
     listed = rows(unserved)
-    kinds = {name: listed[name]["kind"] for name in ("sso", "legacy-sso", "from-sso", "on-ec2", "web")}
-    assert kinds == {"sso": "sso", "legacy-sso": "sso", "from-sso": "role", "on-ec2": "credential-source",
-                     "web": "web-identity"}
-    assert listed["sso"]["key_stored"] is None
+    kinds = {name: listed[name]["kind"] for name in ("from-ec2", "on-ec2", "web")}
+    assert kinds == {"from-ec2": "role", "on-ec2": "credential-source", "web": "web-identity"}
+    assert listed["web"]["key_stored"] is None
     table = {line.split()[0]: line.split() for line in unserved.ok("list").stdout.splitlines()[1:]}
-    assert table["sso"][1] == "sso" and table["sso"][4] == "-"
+    assert table["web"][1] == "web-identity" and table["web"][4] == "-"
     report = json.loads(unserved.run("doctor", "--json").stdout)
     assert not [f for f in report["findings"] if f["profile"] in kinds]
-    assert {s["profile"] for s in report["skipped"] if s["check"] == "all"} >= {"sso", "on-ec2", "web"}
+    assert {s["profile"] for s in report["skipped"] if s["check"] == "all"} >= {"on-ec2", "web"}

@@ -233,7 +233,7 @@ def cmd_login(args) -> None:
         raise Unsupported(sentence)
     region = args.region or chain[0].region or chain[-1].region
     duration = check_duration(args.duration) if args.duration else None
-    if chain[0].is_role:
+    if chain[0].is_role or chain[0].is_sso:  # role credentials sign in as they are
         creds, _chain = _obtain(config, Request(name, mfa_code=args.mfa_code))
     else:
         resolver = Resolver(config)

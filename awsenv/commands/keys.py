@@ -11,7 +11,7 @@ import time
 from ..config import AwsConfig, append_profile, remove_plaintext, section_header
 from ..creds import Credentials, format_ttl, rfc3339
 from ..errors import AwsenvError, KeyringError, UsageError
-from ..session import chain_serial, drop_sessions, role_key, session_key
+from ..session import chain_serial, drop_sessions, role_key, session_key, sso_key
 from .common import Vault, emit
 
 
@@ -44,6 +44,8 @@ def cmd_add(args) -> None:
     if config.has(name) and config.profile(name).is_role:
         source = config.profile(name).source_profile
         raise UsageError(f"profile {name!r} is a role; add the key to its source profile {source!r}")
+    if config.has(name) and config.profile(name).is_sso:
+        raise UsageError(f"profile {name!r} signs in through IAM Identity Center and has no key; run `awsenv sso login {name}`")
     vault = Vault()
     vault.open()  # before anyone types a secret: without a keyring, no questions
     terminal = Terminal()
@@ -84,17 +86,28 @@ def _offer_profile(config: AwsConfig, name: str, terminal) -> None:
 def cmd_import(args) -> None:
     config = AwsConfig()
     available = [name for name in config.credential_sections if config.plaintext_key(name)]
-    names = args.profile or available
-    missing = [name for name in names if name not in available]
-    if missing:
-        raise UsageError(f"no plaintext key for {', '.join(map(repr, missing))} in {config.credentials_file}")
-    if not names:
+    tokens = _cli_tokens(config)
+    names, sessions = available, list(tokens)
+    if args.profile:
+        names = [name for name in args.profile if name in available]
+        others = [name for name in args.profile if name not in available]
+        sessions = [_token_of(config, tokens, name) for name in others]
+        missing = [name for name, session in zip(others, sessions) if session is None]
+        if missing:
+            raise UsageError(
+                f"no plaintext key for {', '.join(map(repr, missing))} in {config.credentials_file}, "
+                "nor a usable AWS CLI token in ~/.aws/sso/cache"
+            )
+    if not names and not sessions:
         print(f"awsenv: no plaintext keys in {config.credentials_file}", file=sys.stderr)
         return
     vault = Vault()
     for name in names:
         vault.set_key(name, Credentials(*config.plaintext_key(name)))
         print(f"awsenv: stored the key of profile {name!r} in the keyring", file=sys.stderr)
+    _import_tokens(vault, [tokens[s] for s in dict.fromkeys(sessions) if s], args.delete_plaintext)
+    if not names:
+        return
     if args.delete_plaintext:
         remove_plaintext(config.credentials_file, names)
         print(f"awsenv: removed the plaintext keys from {config.credentials_file}", file=sys.stderr)
@@ -105,6 +118,47 @@ def cmd_import(args) -> None:
             f"`awsenv import {' '.join(names)} --delete-plaintext` removes it",
             file=sys.stderr,
         )
+
+
+def _cli_tokens(config: AwsConfig) -> dict:
+    """Portal name -> (portal, file, sign-in) for the AWS CLI's still usable tokens."""
+    from ..sso import cli_token, portals
+
+    now = time.time()
+    found = {}
+    for name, portal in portals(config).items():
+        token = cli_token(portal, now)
+        if token is not None:
+            found[name] = (portal, *token)
+    return found
+
+
+def _token_of(config: AwsConfig, tokens: dict, name: str) -> str | None:
+    if name in tokens:
+        return name
+    if name in config.sso_sessions or not config.has(name) or not config.profile(name).is_sso:
+        return None
+    try:
+        portal = config.portal(config.profile(name)).name
+    except AwsenvError:
+        return None
+    return portal if portal in tokens else None
+
+
+def _import_tokens(vault, found: list, delete: bool) -> None:
+    from ..sso import SignIn, cli_registration_files
+
+    sign_in = SignIn(vault)
+    for portal, path, doc in found:
+        sign_in.save(portal, doc)
+        print(f"awsenv: moved the AWS CLI's sign-in to {portal.label} into the keyring", file=sys.stderr)
+        if not delete:
+            print(f"awsenv: the token is still in {path}; rerun with --delete-plaintext to remove it", file=sys.stderr)
+            continue
+        registration = doc.get("registration") or {}
+        for plain in [path] + (cli_registration_files(registration["clientId"]) if registration else []):
+            os.unlink(plain)
+            print(f"awsenv: deleted {plain}", file=sys.stderr)
 
 
 def cmd_remove(args) -> None:
@@ -155,6 +209,8 @@ def cmd_list(args) -> None:
             source, cache_key = None, None
         elif profile.is_role:
             cache_key = role_key(profile, serial)
+        elif profile.is_sso:
+            source, key_state, cache_key = _sso_source(config, profile)
         else:
             source, key_state, plaintext = _key_source(config, vault, profile)
             cache_key = session_key(name, profile.mfa_serial)
@@ -186,6 +242,15 @@ def cmd_list(args) -> None:
         table.append((row["profile"], row["kind"], row["source"] or "-", "yes" if row["mfa"] else "no", key, left))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     emit("".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in table))
+
+
+def _sso_source(config: AwsConfig, profile) -> tuple[str, None, str]:
+    """An SSO profile's source is its sign-in; it has no key."""
+    try:
+        portal = config.portal(profile)
+    except AwsenvError:
+        return "sso-session ?", None, ""
+    return portal.label, None, sso_key(profile, portal)
 
 
 # The KEY column for each key_stored value of the JSON.

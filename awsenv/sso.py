@@ -1,0 +1,420 @@
+"""IAM Identity Center (SSO): the OIDC device sign-in, its tokens in the keyring, and role
+credentials from them.
+
+A sign-in belongs to a portal (an `[sso-session]`, or a legacy profile's start URL) and
+is shared by every profile that names it. The keyring item `sso:NAME` holds the client
+registration (reused until it expires) and the access and refresh tokens; nothing goes
+to ~/.aws/sso/cache. An expired access token is renewed with the refresh token when the
+session's scopes include `sso:account:access`; only when that fails does the user sign
+in again. botocore is reached through `sts`, the one module that talks to AWS.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from .config import AwsConfig, Portal, Profile
+from .creds import Credentials
+from .errors import AwsenvError, AwsError, Cancelled, SsoError
+
+REFRESH_SCOPE = "sso:account:access"
+CLIENT_NAME = "awsenv"
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+TOKEN_MARGIN = 60  # a token must outlive the calls made with it
+REGISTRATION_MARGIN = 3600  # a registration must outlive the sign-in and its refreshes
+SLOW_DOWN = 5  # RFC 8628: after slow_down, poll 5 s less often
+
+
+def _valid(entry, now: float, margin: float = TOKEN_MARGIN) -> bool:
+    expires = entry.get("expiresAt") if isinstance(entry, dict) else None
+    return isinstance(expires, (int, float)) and expires > now + margin
+
+
+def login_hint(portal: Portal, profile: str) -> str:
+    return f"awsenv sso login {portal.name if portal.session else profile}"
+
+
+def open_browser(url: str) -> bool:
+    """Open `url` with `webbrowser` (which honours BROWSER). The browser inherits no
+    stdout: `use` prints statements there for the shell to evaluate."""
+    import webbrowser
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        return bool(webbrowser.open(url))
+    except Exception:  # noqa: BLE001 - no browser is a message, not a failure
+        return False
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+class SignIn:
+    """Access tokens for portals: from the keyring, renewed with the refresh token, or
+    from a new device sign-in on the terminal."""
+
+    def __init__(self, vault, terminal=None, clock=time.time, sleep=time.sleep) -> None:
+        self.vault = vault
+        self._terminal = terminal
+        self.clock = clock
+        self.sleep = sleep
+
+    @property
+    def terminal(self):
+        if self._terminal is None:
+            from .mfa import Terminal
+
+            self._terminal = Terminal()
+        return self._terminal
+
+    # the keyring item -----------------------------------------------------------------
+    def load(self, portal: Portal) -> dict:
+        doc = self.vault.get_sso(portal.name)
+        if doc.get("startUrl") != portal.start_url or doc.get("region") != portal.region:
+            return {}  # the config now names another portal: nothing of the old one applies
+        return doc
+
+    def save(self, portal: Portal, doc: dict) -> None:
+        doc.update(startUrl=portal.start_url, region=portal.region)
+        self.vault.set_sso(portal.name, doc)
+
+    def _token_entry(self, answer: dict, old_refresh: str | None) -> dict:
+        entry = {"accessToken": answer["accessToken"], "expiresAt": int(self.clock()) + int(answer.get("expiresIn") or 0)}
+        refresh = answer.get("refreshToken") or old_refresh
+        if refresh:
+            entry["refreshToken"] = refresh
+        return entry
+
+    # tokens ---------------------------------------------------------------------------
+    def token(self, portal: Portal, for_profile: str, prompt: bool = True, ask_first: bool = False,
+              note: str = "") -> str:
+        """A valid access token. Signs in on the terminal only when the stored token is
+        gone and cannot be renewed; `ask_first` (the prompt hook) asks before that."""
+        doc = self.load(portal)
+        if _valid(doc.get("token"), self.clock()):
+            return doc["token"]["accessToken"]
+        renewed = self._refresh(portal, doc)
+        if renewed is not None:
+            return renewed
+        hint = login_hint(portal, for_profile)
+        if not prompt:
+            raise SsoError(f"profile {for_profile!r} needs a new IAM Identity Center sign-in ({portal.label}); run `{hint}`")
+        if not self.terminal.available:
+            raise SsoError(
+                f"profile {for_profile!r} needs an IAM Identity Center sign-in ({portal.label}) and there is "
+                f"no terminal to sign in on; run `{hint}` in one"
+            )
+        if ask_first:
+            if note:
+                self.terminal.say(f"awsenv: {note}")
+            answer = self.terminal.ask(f"Sign in to {portal.label} for {for_profile} in the browser? [y/N] ")
+            if answer.lower() not in ("y", "yes"):
+                raise Cancelled("sign-in skipped")
+        return self.login(portal)
+
+    def _refresh(self, portal: Portal, doc: dict) -> str | None:
+        from . import sts
+
+        token = doc.get("token") or {}
+        registration = doc.get("registration")
+        if not token.get("refreshToken") or not _valid(registration, self.clock()):
+            return None
+        try:
+            answer = sts.create_token(
+                portal.region, registration["clientId"], registration["clientSecret"],
+                grantType="refresh_token", refreshToken=token["refreshToken"],
+            )
+        except sts.SsoRefused:
+            # Another shell may have renewed it a moment ago (a refresh token works once).
+            latest = self.load(portal)
+            if _valid(latest.get("token"), self.clock()):
+                return latest["token"]["accessToken"]
+            doc.pop("token", None)  # refused for good: a new sign-in is the way on
+            self.save(portal, doc)
+            return None
+        doc["token"] = self._token_entry(answer, token["refreshToken"])
+        self.save(portal, doc)
+        return doc["token"]["accessToken"]
+
+    def forget_access_token(self, portal: Portal) -> None:
+        """The portal no longer takes the token (signed out elsewhere): keep only what
+        may renew it."""
+        doc = self.load(portal)
+        if isinstance(doc.get("token"), dict):
+            doc["token"]["expiresAt"] = 0
+            self.save(portal, doc)
+
+    # the device sign-in ---------------------------------------------------------------
+    def _registration(self, portal: Portal, doc: dict) -> dict:
+        from . import sts
+
+        registration = doc.get("registration")
+        if _valid(registration, self.clock(), REGISTRATION_MARGIN) and tuple(registration.get("scopes", ())) == portal.scopes:
+            return registration
+        answer = sts.register_client(portal.region, CLIENT_NAME, portal.scopes)
+        doc["registration"] = {
+            "clientId": answer["clientId"], "clientSecret": answer["clientSecret"],
+            "expiresAt": int(answer["clientSecretExpiresAt"]), "scopes": list(portal.scopes),
+        }
+        doc.pop("token", None)  # only the client that got a refresh token may use it
+        self.save(portal, doc)
+        return doc["registration"]
+
+    def login(self, portal: Portal, browser: bool = True) -> str:
+        """RegisterClient (or the stored registration), StartDeviceAuthorization, then
+        CreateToken polled until the person at the browser approves."""
+        from . import sts
+
+        doc = self.load(portal)
+        try:
+            registration = self._registration(portal, doc)
+            auth = sts.start_device_authorization(
+                portal.region, registration["clientId"], registration["clientSecret"], portal.start_url
+            )
+        except sts.Unreachable:
+            raise SsoError(
+                f"IAM Identity Center does not answer for the start URL {portal.start_url} in {portal.region}; "
+                "check sso_start_url and sso_region, and the network"
+            ) from None
+        except sts.SsoRefused as err:
+            if err.code == "InvalidClientException":
+                doc.pop("registration", None)  # expired or deleted at AWS: register anew next time
+                self.save(portal, doc)
+            raise SsoError(
+                f"IAM Identity Center refused the sign-in to {portal.start_url} in {portal.region} ({err.code})"
+            ) from None
+        url = auth.get("verificationUriComplete") or auth["verificationUri"]
+        self.terminal.say(
+            f"awsenv: sign in to {portal.label}: open {url} and check that it shows the code {auth['userCode']}"
+        )
+        if browser and not open_browser(url):
+            self.terminal.say("awsenv: could not open a browser; open the URL above yourself")
+        answer = self._poll(portal, registration, auth)
+        doc["token"] = self._token_entry(answer, None)
+        self.save(portal, doc)
+        self.terminal.say(f"awsenv: signed in to {portal.label}")
+        return doc["token"]["accessToken"]
+
+    def _poll(self, portal: Portal, registration: dict, auth: dict) -> dict:
+        from . import sts
+
+        interval = int(auth.get("interval") or 5)
+        deadline = self.clock() + int(auth.get("expiresIn") or 600)
+        expired = SsoError(
+            f"the sign-in code for {portal.label} expired before it was approved; run `awsenv sso login` again"
+        )
+        while True:
+            try:
+                return sts.create_token(
+                    portal.region, registration["clientId"], registration["clientSecret"],
+                    grantType=DEVICE_GRANT, deviceCode=auth["deviceCode"],
+                )
+            except sts.SsoRefused as err:
+                if err.code == "SlowDownException":
+                    interval += SLOW_DOWN
+                elif err.code == "AccessDeniedException":
+                    raise SsoError(f"the sign-in to {portal.label} was denied in the browser") from None
+                elif err.code == "ExpiredTokenException":
+                    raise expired from None
+                elif err.code != "AuthorizationPendingException":
+                    raise
+            if self.clock() + interval > deadline:
+                raise expired
+            self.sleep(interval)
+
+    # what the tokens are for ----------------------------------------------------------
+    def role_credentials(self, profile: Profile, portal: Portal, prompt: bool = True, ask_first: bool = False,
+                         note: str = "") -> Credentials:
+        from . import sts
+
+        account, role = profile.get("sso_account_id") or "", profile.get("sso_role_name") or ""
+        for attempt in range(2):
+            token = self.token(portal, profile.name, prompt, ask_first, note)
+            try:
+                return sts.role_credentials(portal.region, token, account, role)
+            except sts.SsoRefused as err:
+                if err.code == "ForbiddenException":
+                    raise AwsError(
+                        f"no access to role {role} in account {account} (profile {profile.name!r}): the IAM "
+                        "Identity Center user has no assignment for it (ForbiddenException)"
+                    ) from None
+                if err.code != "UnauthorizedException" or attempt:
+                    raise
+                self.forget_access_token(portal)
+        raise AwsError("unreachable")  # pragma: no cover
+
+    def assignments(self, portal: Portal, for_profile: str) -> list[tuple[str, str, str]]:
+        """(account id, account name, role name) for every role the sign-in reaches."""
+        from . import sts
+
+        token = self.token(portal, for_profile)
+        found = []
+        for account in sts.list_accounts(portal.region, token):
+            for role in sts.list_account_roles(portal.region, token, account["accountId"]):
+                found.append((account["accountId"], account.get("accountName") or "", role["roleName"]))
+        return found
+
+    def logout(self, portal: Portal) -> bool:
+        """End the portal session (sso-oidc has no revoke: the portal's Logout does it)
+        and forget the tokens. The registration stays: it is not a sign-in. Returns
+        whether the portal took the Logout."""
+        from . import sts
+
+        doc = self.load(portal)
+        token = doc.pop("token", None)
+        if doc.get("registration"):
+            self.save(portal, doc)
+        else:
+            self.vault.delete_sso(portal.name)
+        if not _valid(token, self.clock(), 0):
+            return False
+        try:
+            sts.sso_logout(portal.region, token["accessToken"])
+        except sts.SsoRefused:
+            return False  # the portal had ended it already
+        return True
+
+
+# the profiles of a portal ------------------------------------------------------------------
+def portals(config: AwsConfig) -> dict[str, Portal]:
+    """Every portal the config names: its sso-sessions and legacy start URLs."""
+    found: dict[str, Portal] = {}
+    for name in config.sso_sessions:
+        try:
+            found[name] = config.session_portal(name)
+        except AwsenvError:  # a broken section is doctor's to report
+            continue
+    for name in config.names():
+        profile = config.profile(name)
+        if profile.is_sso and not profile.get("sso_session"):
+            try:
+                portal = config.portal(profile)
+            except AwsenvError:
+                continue
+            found.setdefault(portal.name, portal)
+    return found
+
+
+def find_portal(config: AwsConfig, name: str | None) -> tuple[Portal, str]:
+    """The portal of an sso-session or of an SSO profile, and the profile named for it."""
+    from .errors import UsageError
+
+    if name is None:
+        known = portals(config)
+        if len(known) != 1:
+            listed = ", ".join(sorted(known)) or "none"
+            raise UsageError(f"name an sso-session or SSO profile (configured: {listed})")
+        portal = next(iter(known.values()))
+        return portal, portal.name
+    if name in config.sso_sessions:
+        return config.session_portal(name), name
+    profile = config.profile(name)
+    if not profile.is_sso:
+        raise UsageError(f"profile {name!r} is not an IAM Identity Center profile")
+    return config.portal(profile), name
+
+
+def profiles_of(config: AwsConfig, portal: Portal) -> set[str]:
+    """The SSO profiles signed in through `portal`, and every role built on them."""
+    names: set[str] = set()
+    for name in config.names():
+        profile = config.profile(name)
+        if not profile.is_sso:
+            continue
+        try:
+            if config.portal(profile).name == portal.name:
+                names |= config.built_on(name)
+        except AwsenvError:  # a broken profile has nothing cached
+            continue
+    return names
+
+
+# the AWS CLI's plaintext cache -----------------------------------------------------------------
+SECRET_FIELDS = ("accessToken", "refreshToken", "clientSecret")
+
+
+def cli_cache_dir() -> str:
+    return os.path.expanduser(os.path.join("~", ".aws", "sso", "cache"))
+
+
+def cli_token_path(portal: Portal) -> str:
+    # The AWS CLI names a token file by the SHA-1 of the session name, or of the start
+    # URL in the legacy form (botocore's SSOTokenLoader).
+    import hashlib  # not at the top: the cached switch imports this module
+
+    digest = hashlib.sha1(portal.name.encode("utf-8")).hexdigest()
+    return os.path.join(cli_cache_dir(), f"{digest}.json")
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as stream:
+            data = json.load(stream)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _epoch(text) -> float | None:
+    from .creds import parse_rfc3339
+
+    try:
+        return float(parse_rfc3339(str(text)))
+    except (ValueError, TypeError):
+        return None
+
+
+def cli_token(portal: Portal, now: float) -> tuple[str, dict] | None:
+    """The AWS CLI's token file for `portal` and the sign-in it holds, as awsenv keeps it,
+    when it is still of use: an access token that has not expired, or a refresh token
+    with a registration that has not."""
+    path = cli_token_path(portal)
+    data = _read_json(path)
+    if data is None or data.get("startUrl") != portal.start_url or not data.get("accessToken"):
+        return None
+    doc: dict = {}
+    registration_expires = _epoch(data.get("registrationExpiresAt"))
+    if data.get("clientId") and data.get("clientSecret") and registration_expires:
+        doc["registration"] = {"clientId": data["clientId"], "clientSecret": data["clientSecret"],
+                               "expiresAt": int(registration_expires), "scopes": list(portal.scopes)}
+    token = {"accessToken": data["accessToken"], "expiresAt": int(_epoch(data.get("expiresAt")) or 0)}
+    if data.get("refreshToken") and doc.get("registration"):
+        token["refreshToken"] = data["refreshToken"]
+    doc["token"] = token
+    usable = _valid(token, now) or ("refreshToken" in token and _valid(doc["registration"], now))
+    return (path, doc) if usable else None
+
+
+def cli_registration_files(client_id: str) -> list[str]:
+    """The CLI's client-registration files for that client (they hold its secret too)."""
+    folder = cli_cache_dir()
+    found = []
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    for name in names:
+        path = os.path.join(folder, name)
+        data = _read_json(path) if name.endswith(".json") else None
+        if data and data.get("clientId") == client_id and not data.get("accessToken"):
+            found.append(path)
+    return found
+
+
+def plaintext_files() -> list[str]:
+    """Files in ~/.aws/sso/cache that hold a token or a client secret."""
+    folder = cli_cache_dir()
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        data = _read_json(os.path.join(folder, name)) if name.endswith(".json") else None
+        if data and any(data.get(key) for key in SECRET_FIELDS):
+            found.append(os.path.join(folder, name))
+    return found
