@@ -150,6 +150,10 @@ def build_parser() -> Parser:
     p.add_argument("action", choices=("set", "remove"))
     profile(p)
 
+    p = command("agent", "the session agent: what it holds (never a secret), or stop it")
+    p.add_argument("action", choices=("status", "stop"))
+    p.add_argument("--json", action="store_true")
+
     p = command("init", "print the shell integration")
     p.add_argument("shell", choices=SHELL_NAMES + ("powershell",))
     p.add_argument("--cmd", default="awsenv", help="name of the wrapper function")

@@ -2,6 +2,7 @@
 
 - credentials.py  use, unset, export, exec, refresh, status, whoami, login
 - keys.py         add, import, remove, clear, list, rotate, doctor, mfa
+- agent.py        agent status|stop
 
 Each takes the parsed arguments, writes what it exists to print to stdout in one piece
 at the end (so a failure prints nothing there), and talks to the user on the terminal
@@ -16,6 +17,7 @@ MODULES = {
     "refresh": "credentials", "status": "credentials", "whoami": "credentials", "login": "credentials",
     "add": "keys", "import": "keys", "remove": "keys", "clear": "keys", "list": "keys",
     "rotate": "keys", "doctor": "keys", "mfa": "keys",
+    "agent": "agent",
 }
 
 
