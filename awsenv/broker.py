@@ -114,17 +114,19 @@ class Broker:
             return found
 
     def changed(self) -> None:
-        """A new document: what waited for the user may be renewable now."""
+        """A new document: every schedule is looked at again (what waited for the user
+        may be renewable now, a session may have been replaced or dropped). Looking
+        costs no STS call; backoff stands."""
         with self.wake:
             for watch in self.watches.values():
-                if watch.state == NEEDS_USER:
-                    watch.state, watch.due = "waiting", 0.0
+                if not watch.failures:
+                    watch.due = 0.0
             self.wake.notify_all()
 
     def renew_now(self, spec: dict, need: float) -> bool:
         """A caller needs the role with `need` seconds left, now. Backoff holds here too."""
         watch = self.watch(spec)
-        if watch is None or watch.state == NEEDS_USER or (watch.failures and watch.due > time.time()):
+        if watch is None or (watch.failures and watch.due > time.time()):
             return False
         with self.renewing:
             return self._renew(watch, need)
@@ -145,7 +147,7 @@ class Broker:
     def report(self) -> list[dict]:
         with self.wake:
             return [
-                {"profile": w.profile, "state": w.state, "expires": w.expires, "next": int(w.due) if w.due else None,
+                {"profile": w.profile, "state": w.state, "expires": w.expires, "next": int(w.due) if 0 < w.due < float("inf") else None,
                  "failures": w.failures, "renewals": w.renewals}
                 for w in self.watches.values()
             ]
