@@ -32,6 +32,7 @@ from .session import (
     chain_serial,
     env_seconds,
     role_key,
+    session_key,
 )
 
 GAIN = 120  # seconds a renewal must add, or it is not worth an STS call
@@ -71,6 +72,25 @@ class Watch:
         window = self.spec.get("window")
         window = window if isinstance(window, (int, float)) else 600
         return window + 60 + _setting("AWSENV_BROKER_LEAD", 300)
+
+
+def renewable_from(chain: list, sessions: dict, now: float | None = None) -> str | None:
+    """The cache key of the session from which the agent can renew this role by itself,
+    or None. That session's end is when the user must act. Whatever needs the key plus
+    a code (a role for more than an hour straight from the key) stays with the shell."""
+    top = chain[0]
+    if not top.is_role:
+        return None
+    serial = chain_serial(chain)
+    base = chain[-1]
+    if not chain[1].is_role and top.mfa_serial and (top.duration_seconds or DEFAULT_ROLE_DURATION) > CHAINED_ROLE_CAP:
+        return None
+    key = session_key(base.name, serial)
+    entry = sessions.get(key)
+    expiration = entry.get("Expiration") if isinstance(entry, dict) else None
+    if not isinstance(expiration, (int, float)) or expiration <= (time.time() if now is None else now):
+        return None
+    return key
 
 
 def watch_id(spec: dict) -> str:
@@ -136,7 +156,9 @@ class Broker:
         when it is too close to its end."""
         watch = self.watch(spec)
         if watch is None:
-            raise AwsenvError("not a role")
+            raise AwsenvError("not a profile")
+        if watch.cache_key is None:
+            self._setup(watch)
         creds = self._cached(watch, SERVE_MIN_TTL)
         if creds is None and self.renew_now(spec, SERVE_MIN_TTL):
             creds = self._cached(watch, SERVE_MIN_TTL)
@@ -194,7 +216,8 @@ class Broker:
         resolver = Resolver(config, self.vault, sessions=self.agent.snapshot(), keyless=True,
                             publish=self.agent.replace)
         chain = config.chain(watch.profile)
-        watch.cache_key = role_key(chain[0], chain_serial(chain))
+        top = chain[0]
+        watch.cache_key = role_key(top, chain_serial(chain)) if top.is_role else session_key(top.name, top.mfa_serial)
         return resolver, chain
 
     def _cached(self, watch: Watch, need: float) -> Credentials | None:
@@ -213,7 +236,11 @@ class Broker:
             resolver, chain = self._setup(watch)
             top = chain[0]
             if not top.is_role:
-                raise NeedsUser(f"{watch.profile} is not a role")
+                # A base profile's session is served as it is: only the user renews it.
+                cached = self._cached(watch, 0)
+                watch.state, watch.due = "served as it is", float("inf")
+                watch.expires = cached.expiration if cached else None
+                return cached is not None and cached.ttl() > need
             best = min(top.duration_seconds or DEFAULT_ROLE_DURATION, CHAINED_ROLE_CAP)
             cached = self._cached(watch, 0)
             if cached is not None and cached.ttl() > min(need, best - GAIN):

@@ -46,7 +46,7 @@ def fast_args(argv: list[str]) -> Args | None:
     if profile is None:
         return None
     return Args(command="use", profile=profile, shell=shell, mfa_code=None, duration=None,
-                refresh=False, region=None, role_arn=None)
+                refresh=False, region=None, role_arn=None, server=None)
 
 
 def _fast_init(rest: list[str]) -> Args | None:

@@ -104,6 +104,10 @@ def build_parser() -> Parser:
         p.add_argument("--session-name", metavar="NAME", help="with --role-arn: the role session name")
         p.add_argument("--duration", type=_duration, metavar="SECONDS", help="lifetime of the credentials")
         p.add_argument("--refresh", action="store_true", help="ignore cached sessions")
+        if name in ("use", "exec"):
+            p.add_argument("--server", dest="server", action="store_const", const=True, default=None,
+                           help="a credential endpoint on 127.0.0.1 instead of static keys (default with AWSENV_SERVER=1)")
+            p.add_argument("--no-server", dest="server", action="store_const", const=False, help="static keys")
         if name == "use":
             p.add_argument("--shell", choices=SHELL_NAMES + ("powershell",), help="default: the calling shell")
             p.add_argument("--region", help="set AWS_REGION and AWS_DEFAULT_REGION")

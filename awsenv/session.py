@@ -86,10 +86,11 @@ def refresh_window() -> int:
         return 600
 
 
-def watch_for(config: AwsConfig, chain: list[Profile]) -> dict | None:
-    """What the agent needs to renew this role by itself: names and settings, no secret."""
+def watch_for(config: AwsConfig, chain: list[Profile], roles_only: bool = True) -> dict | None:
+    """What the agent needs to renew this role by itself (or serve this profile's
+    session): names and settings, no secret."""
     top = chain[0]
-    if not top.is_role:
+    if roles_only and not top.is_role:
         return None
     watch: dict = {
         "profile": top.name,
