@@ -329,6 +329,7 @@ def serve(idle: float) -> None:
         with state.lock:
             if not state.doc:
                 state.doc = _load()
+        state.last = time.monotonic()  # idle time counts from when it can answer
         state.broker.start()
         while not state.done.is_set():
             if time.monotonic() - state.last >= idle and not state.tokens_live():

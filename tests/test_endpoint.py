@@ -314,3 +314,17 @@ def test_two_shells_with_endpoints_for_different_profiles(world):
     finally:
         one.close()
         two.close()
+
+
+def test_the_agent_does_not_idle_out_while_tokens_are_live(world):
+    from test_broker import gone
+
+    world.add_keys()
+    idle = {"AWSENV_AGENT_IDLE": "2"}
+    env = served(world, "dev", "--mfa-code", "123456", env=idle)  # the agent it starts idles out in 2 s
+    pid = agent_pid(world)
+    time.sleep(4)
+    status, _headers, _body = fetch(env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"])
+    assert status == 200 and agent_pid(world) == pid
+    world.ok("unset", "--shell", "bash", env=env)
+    assert gone(pid, timeout=5), "with no token left, the idle agent exits"
