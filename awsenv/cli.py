@@ -22,12 +22,19 @@ class Args:
 
 
 def fast_args(argv: list[str]) -> Args | None:
-    """`use PROFILE [--shell S]` or `init SHELL [--cmd NAME] [--no-prompt] [--no-refresh]`
-    exactly, or None to let argparse decide."""
+    """`use PROFILE [--shell S]`, `refresh --shell S` or
+    `init SHELL [--cmd NAME] [--no-prompt] [--no-refresh]` exactly, or None to let
+    argparse decide."""
     if len(argv) < 2 or "_ARGCOMPLETE" in os.environ:
         return None
     if argv[0] == "init":
         return _fast_init(argv[1:])
+    if argv[0] == "refresh":
+        # The prompt hook's call when credentials are due: with the agent renewing
+        # ahead, building the parser would be most of its time.
+        if len(argv) == 3 and argv[1] == "--shell" and argv[2] in SHELL_NAMES:
+            return Args(command="refresh", shell=argv[2])
+        return None
     if argv[0] != "use":
         return None
     profile = None

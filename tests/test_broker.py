@@ -13,7 +13,7 @@ import time
 import pytest
 
 from test_core import env_after
-from test_structure import wait_for_agent
+from test_structure import HEAVY, heavy, imported, wait_for_agent
 
 
 def agent_pid(world) -> int:
@@ -197,9 +197,12 @@ def test_a_role_a_shell_uses_is_renewed_before_the_hooks_window_and_refresh_call
     # The prompt hook finds the credentials due; its refresh is a cache hit.
     world.moto.calls.clear()
     due = {**WINDOWS, "AWSENV_PROFILE": "dev", "AWSENV_EXPIRES": str(int(time.time()) + 200),
-           "AWS_ACCESS_KEY_ID": first["AWS_ACCESS_KEY_ID"]}
-    renewed = env_after(world, world.ok("refresh", "--shell", "bash", env=due).stdout)
+           "AWS_ACCESS_KEY_ID": first["AWS_ACCESS_KEY_ID"], "PYTHONPROFILEIMPORTTIME": "1"}
+    done = world.ok("refresh", "--shell", "bash", env=due)
     assert world.moto.actions() == []
+    # As light as a cached switch: no SDK, no keyring, not even the argument parser.
+    assert heavy(imported(done.stderr), HEAVY + ("argparse",)) == []
+    renewed = env_after(world, done.stdout)
     assert renewed["AWS_ACCESS_KEY_ID"] != first["AWS_ACCESS_KEY_ID"]
     assert int(renewed["AWSENV_EXPIRES"]) - time.time() > 3000
 
