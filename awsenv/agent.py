@@ -321,8 +321,9 @@ def serve(idle: float) -> None:
     def terminate(_signum, _frame):
         raise SystemExit(0)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(signum, terminate)
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # not every OS has SIGHUP
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), terminate)
     listener.settimeout(1.0)
     state = Agent(idle)
     try:

@@ -97,8 +97,9 @@ def _issue(watch: dict, until: int, token: str | None, owner: int | None) -> dic
 def serve(config: AwsConfig, name: str, request: Request, adhoc: dict[str, str], region: str | None,
           env, owner: int | None = None, base_ttl: float | None = None) -> environ.Plan:
     """Resolve and cache the profile as `use` does, then point this environment at the
-    agent's endpoint for it. `base_ttl`: the session the agent renews from must have
-    that long left (the refresh hook's window), asking for MFA if it has not."""
+    agent's endpoint for it. `base_ttl` (a refresh): the session the agent renews from
+    must have that long left, asking for MFA if it has not, and the region stays as
+    `use` or the user left it."""
     from ..broker import renewable_from
     from ..session import chain_serial, watch_for
 
@@ -120,7 +121,8 @@ def serve(config: AwsConfig, name: str, request: Request, adhoc: dict[str, str],
         revoke_served(env)
     old = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") if same else None
     granted = _issue(watch_for(config, chain, roles_only=False), act_by, old, owner)
-    region = region or chain[0].region or (chain[1].region if adhoc else None)
+    if base_ttl is None:
+        region = region or chain[0].region or (chain[1].region if adhoc else None)
     return environ.server_plan(name, region, env, ENDPOINT.format(port=granted["port"]), granted["token"],
                                granted["pid"], act_by, adhoc)
 
