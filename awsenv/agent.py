@@ -1,18 +1,30 @@
-"""A short-lived, in-memory copy of the session cache, in the spirit of ssh-agent.
+"""The session agent, in the spirit of ssh-agent: its socket, its lifetime, its peers.
 
 A cached switch must cost tens of milliseconds, and `import keyring` plus a Secret
 Service round trip costs far more. So the first run that reads the `sessions` item from
 the keyring starts this agent, which keeps that document in memory and answers over a
 Unix socket with mode 0600 in a 0700 directory (`$XDG_RUNTIME_DIR/awsenv/agent.sock`).
 The keyring stays the durable store: every write goes to the keyring first and is then
-pushed here. The agent checks the peer's uid, writes nothing to disk, and exits after
-`AWSENV_AGENT_IDLE` seconds without a request (default 3600), when its socket is
-removed, or when told to stop. `AWSENV_AGENT=0` turns it off.
+pushed here. The agent checks the peer's uid and writes nothing to disk.
 
-Protocol: one JSON request per connection, one JSON reply.
-  {"op": "get"}               -> {"ok": true, "doc": {...}}
-  {"op": "put", "doc": {...}} -> {"ok": true}
-  {"op": "stop"}              -> {"ok": true}
+It is also the broker (broker.py renews the role sessions that shells use, from cached
+MFA or parent sessions) and serves the loopback credential endpoint (endpoint.py) that
+`use --server` and `exec --server` point SDKs at. It never holds a long-term key or a
+TOTP secret and never prompts.
+
+It exits after `AWSENV_AGENT_IDLE` seconds without a request (default 3600) unless
+endpoint tokens are live, when its socket is removed or replaced, on SIGTERM, or when
+told to stop; it removes its socket on the way out. `AWSENV_AGENT=0` turns it off.
+
+Protocol: one JSON request per connection, one JSON reply, {"ok": false} on refusal.
+  {"op": "get", "watch": {...}?}  -> {"ok": true, "doc": {...}}   (watch: renew this role)
+  {"op": "put", "doc": {...}}     -> {"ok": true}
+  {"op": "renew", "watch": {...}} -> {"ok": true, "doc": {...}}   (renew now, warm client)
+  {"op": "issue", "watch": {...}, "token"?: str, "owner"?: pid, "until": epoch}
+                                  -> {"ok": true, "port": int, "token": str, "pid": int}
+  {"op": "revoke", "token"?: str, "profiles"?: [...]}  -> {"ok": true, "revoked": n}
+  {"op": "status"}                -> {"ok": true, "status": {...}}  (never a secret)
+  {"op": "stop"}                  -> {"ok": true}
 """
 from __future__ import annotations
 
@@ -41,7 +53,7 @@ def socket_path() -> str | None:
 
 
 # client -----------------------------------------------------------------------------
-def _request(message: dict, path: str | None = None) -> dict | None:
+def _request(message: dict, path: str | None = None, timeout: float = CONNECT_TIMEOUT) -> dict | None:
     if path is None:
         path = socket_path()
     if path is None or not hasattr(_socket, "AF_UNIX"):
@@ -49,7 +61,7 @@ def _request(message: dict, path: str | None = None) -> dict | None:
     try:
         sock = _socket.socket(getattr(_socket, "AF_UNIX"), _socket.SOCK_STREAM)
         try:
-            sock.settimeout(CONNECT_TIMEOUT)
+            sock.settimeout(timeout)
             sock.connect(str(path))
             sock.sendall(json.dumps(message).encode() + b"\n")
             sock.shutdown(_socket.SHUT_WR)
@@ -78,11 +90,12 @@ def _read_all(sock) -> bytes:
         chunks.append(chunk)
 
 
-def fetch() -> dict | None:
-    """The session document, or None when no agent answers (or AWSENV_AGENT=0)."""
+def fetch(watch: dict | None = None) -> dict | None:
+    """The session document, or None when no agent answers (or AWSENV_AGENT=0).
+    `watch` names a role the caller uses, for the agent to keep renewed."""
     if not enabled():
         return None
-    answer = _request({"op": "get"})
+    answer = _request({"op": "get", "watch": watch} if watch else {"op": "get"})
     doc = answer.get("doc") if answer else None
     return doc if isinstance(doc, dict) else None
 
@@ -98,6 +111,26 @@ def push(doc: dict) -> bool:
 
 def stop(path=None) -> bool:
     return _request({"op": "stop"}, path) is not None
+
+
+def ask(message: dict, timeout: float | None = None) -> dict | None:
+    """One request to the running agent; None when none answers (or it refused)."""
+    if not enabled():
+        return None
+    return _request(message, timeout=CONNECT_TIMEOUT if timeout is None else timeout)
+
+
+def wait_for(seconds: float = 5.0) -> bool:
+    """Whether an agent answers within `seconds`, e.g. one spawn() just started."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while True:
+        if ask({"op": "status"}) is not None:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def spawn() -> None:
@@ -120,6 +153,8 @@ def spawn() -> None:
         pass
 
 
+
+
 # server -----------------------------------------------------------------------------
 def _peer_is_us(conn) -> bool:
     import socket
@@ -132,38 +167,175 @@ def _peer_is_us(conn) -> bool:
     return uid == os.getuid()
 
 
-def serve(idle: float) -> None:
-    import socket
-    import time
+class Agent:
+    """The in-memory document and the parts that share it. One lock guards the document;
+    the broker and the endpoint run in their own threads."""
 
-    path = socket_path()
-    if path is None or sys.platform == "win32":  # no AF_UNIX there: see enabled()
-        return
+    def __init__(self, idle: float) -> None:
+        import threading
+        import time
+
+        from .broker import Broker
+
+        self.lock = threading.Lock()
+        self.doc: dict = {}
+        self.idle = idle
+        self.started = time.time()
+        self.last = time.monotonic()
+        self.done = threading.Event()
+        self.broker = Broker(self)
+        self._endpoint = None
+
+    # the document, for the broker and the endpoint
+    def snapshot(self) -> dict:
+        with self.lock:
+            return dict(self.doc)
+
+    def replace(self, doc: dict) -> None:
+        with self.lock:
+            self.doc = doc
+        self.broker.changed()
+
+    @property
+    def endpoint(self):
+        if self._endpoint is None:
+            from .endpoint import Endpoint
+
+            self._endpoint = Endpoint(self.broker.serve)
+        return self._endpoint
+
+    def tokens_live(self) -> bool:
+        return self._endpoint is not None and self._endpoint.live()
+
+    # requests
+    def handle(self, message: dict) -> dict:
+        op = message.get("op")
+        watch = message.get("watch") if isinstance(message.get("watch"), dict) else None
+        if op == "get":
+            if watch:
+                self.broker.watch(watch)
+            return {"ok": True, "doc": self.snapshot()}
+        if op == "put" and isinstance(message.get("doc"), dict):
+            self.replace(message["doc"])
+            return {"ok": True}
+        if op == "renew" and watch:
+            need = message.get("need")
+            need = need if isinstance(need, (int, float)) else 300
+            return {"ok": self.broker.renew_now(watch, need), "doc": self.snapshot()}
+        if op == "issue" and watch:
+            return self._issue(message, watch)
+        if op == "revoke":
+            profiles = message.get("profiles")
+            if self._endpoint is None:
+                return {"ok": True, "revoked": 0}
+            count = self._endpoint.revoke(
+                message.get("token") if isinstance(message.get("token"), str) else None,
+                [p for p in profiles if isinstance(p, str)] if isinstance(profiles, list) else None,
+                every=message.get("all") is True,
+            )
+            return {"ok": True, "revoked": count}
+        if op == "status":
+            return {"ok": True, "status": self.status()}
+        return {"ok": False}
+
+    def _issue(self, message: dict, watch: dict) -> dict:
+        until = message.get("until")
+        owner = message.get("owner")
+        if not isinstance(until, (int, float)) or not isinstance(watch.get("profile"), str):
+            return {"ok": False}
+        self.broker.watch(watch, served_until=until)
+        token = self.endpoint.issue(
+            watch, int(until), owner if isinstance(owner, int) else None,
+            message.get("token") if isinstance(message.get("token"), str) else None,
+        )
+        return {"ok": True, "port": self.endpoint.port, "token": token, "pid": os.getpid()}
+
+    def status(self) -> dict:
+        from .session import key_profile
+
+        sessions = []
+        for key, entry in sorted(self.snapshot().items()):
+            try:
+                kind = json.loads(key)[0]
+            except (ValueError, IndexError, TypeError):
+                continue
+            if isinstance(entry, dict) and kind in ("session", "role"):
+                sessions.append({"profile": key_profile(key), "kind": kind, "expires": entry.get("Expiration")})
+        return {
+            "pid": os.getpid(),
+            "started": int(self.started),
+            "idle_exit": self.idle,
+            "sessions": sessions,
+            "watched": self.broker.report(),
+            "endpoint": self._endpoint.report() if self._endpoint is not None else None,
+            "botocore_loaded": "botocore" in sys.modules,
+        }
+
+    def stop(self) -> None:
+        if self._endpoint is not None:
+            self._endpoint.close()
+        self.broker.close()
+        self.done.set()
+
+
+def _bind(path: str):
+    """Bind and listen at once. A socket file that refuses connections is left by a
+    killed agent: it is replaced at once, so a stale socket costs nothing."""
+    import socket
+
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)
     try:
-        # Bind (and listen at once) before loading: a push that arrives while we read
-        # the keyring waits in the backlog and wins; a push that came before we bound
-        # was already written to the keyring, so the load sees it.
         try:
             listener.bind(path)
         except OSError:
             if _answers(path):
-                return  # another agent is there
+                listener.close()
+                return None  # another agent is there
             try:
                 os.unlink(path)
             except FileNotFoundError:
                 pass
             listener.bind(path)
         listener.listen(16)
-        identity = os.stat(path).st_ino
+        return listener
     finally:
         os.umask(old_umask)
+
+
+def serve(idle: float) -> None:
+    import signal
+    import threading
+    import time
+
+    path = socket_path()
+    if path is None or sys.platform == "win32":  # no AF_UNIX there: see enabled()
+        return
+    # Bind (and listen) before loading: a push that arrives while we read the keyring
+    # waits in the backlog and wins; a push that came before we bound was already
+    # written to the keyring, so the load sees it.
+    listener = _bind(path)
+    if listener is None:
+        return
+    identity = os.stat(path).st_ino
+
+    def terminate(_signum, _frame):
+        raise SystemExit(0)
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # not every OS has SIGHUP
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), terminate)
     listener.settimeout(1.0)
-    doc = _load()
-    last = time.monotonic()
+    state = Agent(idle)
     try:
-        while time.monotonic() - last < idle:
+        with state.lock:
+            if not state.doc:
+                state.doc = _load()
+        state.last = time.monotonic()  # idle time counts from when it can answer
+        state.broker.start()
+        while not state.done.is_set():
+            if time.monotonic() - state.last >= idle and not state.tokens_live():
+                return
             try:
                 if os.stat(path).st_ino != identity:
                     return
@@ -173,28 +345,9 @@ def serve(idle: float) -> None:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
-            with conn:
-                conn.settimeout(2.0)
-                try:
-                    if not _peer_is_us(conn):
-                        continue
-                    message = json.loads(_read_all(conn))
-                except (OSError, ValueError):
-                    continue
-                last = time.monotonic()
-                op = message.get("op") if isinstance(message, dict) else None
-                if op == "get":
-                    reply = {"ok": True, "doc": doc}
-                elif op == "put" and isinstance(message.get("doc"), dict):
-                    doc = message["doc"]
-                    reply = {"ok": True}
-                elif op == "stop":
-                    _send(conn, {"ok": True})
-                    return
-                else:
-                    reply = {"ok": False}
-                _send(conn, reply)
+            threading.Thread(target=_answer, args=(state, conn), daemon=True).start()
     finally:
+        state.stop()
         listener.close()
         try:
             if os.stat(path).st_ino == identity:
@@ -203,14 +356,49 @@ def serve(idle: float) -> None:
             pass
 
 
-def _answers(path: str) -> bool:
-    """Whether an agent listens there; a few tries, as one may be starting right now."""
+def _answer(state: Agent, conn) -> None:
     import time
 
-    for _ in range(5):
-        if _request({"op": "get"}, path) is not None:
-            return True
-        time.sleep(0.1)
+    with conn:
+        conn.settimeout(2.0)
+        try:
+            if not _peer_is_us(conn):
+                return
+            message = json.loads(_read_all(conn))
+        except (OSError, ValueError):
+            return
+        if not isinstance(message, dict):
+            return
+        state.last = time.monotonic()
+        if message.get("op") == "stop":
+            _send(conn, {"ok": True})
+            state.stop()
+            return
+        try:
+            reply = state.handle(message)
+        except Exception:  # noqa: BLE001 - one bad request must not take the agent down
+            reply = {"ok": False}
+        _send(conn, reply)
+
+
+def _answers(path: str) -> bool:
+    """Whether an agent listens there. A refused connection means a dead agent's file;
+    a few quick tries cover one that bound this instant and is about to listen."""
+    import time
+
+    for _ in range(3):
+        try:
+            probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            try:
+                probe.settimeout(CONNECT_TIMEOUT)
+                probe.connect(path)
+                return True
+            finally:
+                probe.close()
+        except (ConnectionRefusedError, FileNotFoundError):
+            time.sleep(0.02)
+        except OSError:
+            return True  # a live but busy agent: leave it be
     return False
 
 

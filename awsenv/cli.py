@@ -26,12 +26,19 @@ class Args:
 
 
 def fast_args(argv: list[str]) -> Args | None:
-    """`use PROFILE [--shell S]` or `init [SHELL] [--cmd NAME] [--no-prompt] [--no-refresh]`
-    exactly, or None to let argparse decide."""
+    """`use PROFILE [--shell S]`, `refresh --shell S` or
+    `init [SHELL] [--cmd NAME] [--no-prompt] [--no-refresh]` exactly, or None to let
+    argparse decide."""
     if not argv or "_ARGCOMPLETE" in os.environ:
         return None
     if argv[0] == "init":
         return _fast_init(argv[1:])
+    if argv[0] == "refresh":
+        # The prompt hook's call when credentials are due: with the agent renewing
+        # ahead, building the parser would be most of its time.
+        if len(argv) == 3 and argv[1] == "--shell" and argv[2] in SHELL_NAMES:
+            return Args(command="refresh", shell=argv[2])
+        return None
     if argv[0] != "use" or len(argv) < 2:
         return None
     profile = None
@@ -50,7 +57,7 @@ def fast_args(argv: list[str]) -> Args | None:
     if profile is None:
         return None
     return Args(command="use", profile=profile, shell=shell, mfa_code=None, duration=None,
-                refresh=False, region=None, role_arn=None)
+                refresh=False, region=None, role_arn=None, server=None)
 
 
 def _fast_init(rest: list[str]) -> Args | None:
@@ -122,7 +129,15 @@ def main(argv: list[str] | None = None) -> int:
             if not argv:  # `awsenv` alone: the help, as aws-vault prints it, exit 0
                 return show_help(parser, None)
             check_command(parser, argv)
+            command = None
+            if argv[0] == "exec" and "--" in argv:
+                # Flags between PROFILE and `--` are ours (`exec dev --server -- cmd`);
+                # argparse's REMAINDER would hand them to the command.
+                cut = argv.index("--")
+                argv, command = argv[:cut], argv[cut:]
             args = parser.parse_args(argv)
+            if command is not None:
+                args.cmd = command
             if args.command == "help":
                 return show_help(parser, args.topic)
         if args.command == "init":

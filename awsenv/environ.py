@@ -29,6 +29,18 @@ ADHOC = ("AWSENV_ROLE_ARN", "AWSENV_ROLE_FROM", "AWSENV_ROLE_SESSION_NAME")
 # Refresh-hook state: the Unix time before which the hook has nothing to do, set when
 # a refresh was declined or could not outlive the window (see commands.cmd_refresh).
 HOOK_STATE = ("AWSENV_NEXT_CHECK",)
+# Server mode (`use --server`): the endpoint and its token instead of static keys, and
+# AWSENV_SERVED, the agent's pid, for the prompt to show and the hook to check.
+SERVER = ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWSENV_SERVED")
+# botocore reads these before the FULL_URI and TOKEN that server mode sets.
+COMPETING = ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+STATIC = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+          "AWS_CREDENTIAL_EXPIRATION", "AWS_SESSION_EXPIRATION")
+
+
+def _served(env: Mapping[str, str]) -> Plan:
+    """What an earlier `use --server` left, removed only where it is set."""
+    return [(name, None) for name in SERVER] if "AWSENV_SERVED" in env else []
 
 
 def use_plan(
@@ -38,6 +50,7 @@ def use_plan(
     plan: Plan = [(name, None) for name in STALE]
     # awsenv's own state is removed only where it is set, to keep the output short.
     plan += [(name, None) for name in HOOK_STATE + ADHOC if name in env and name not in adhoc]
+    plan += _served(env)
     expiration = creds.expiration
     plan += [
         ("AWS_ACCESS_KEY_ID", creds.access_key_id),
@@ -56,13 +69,39 @@ def use_plan(
             ("AWSENV_EXPIRES", str(expiration)),
         ]
     plan += [(name, adhoc[name]) for name in ADHOC if name in adhoc]
-    if region:
-        if "AWSENV_REGION" not in env:
-            plan += [(saved, env[var]) for var, saved in REGIONS if var in env]
-        plan += [("AWS_REGION", region), ("AWS_DEFAULT_REGION", region), ("AWSENV_REGION", region)]
-    else:
-        plan += restore_region(env)
-    return plan
+    return plan + _region(region, env)
+
+
+def server_plan(
+    profile: str, region: str | None, env: Mapping[str, str], uri: str, token: str, agent_pid: int,
+    act_by: int, adhoc: Mapping[str, str] | None = None,
+) -> Plan:
+    """`use --server`: every SDK fetches (and refreshes) the role's credentials from the
+    agent's endpoint. Static keys and profiles come first in every SDK's chain, so they
+    go. AWSENV_EXPIRES is when the user must act: the end of the MFA session."""
+    adhoc = adhoc or {}
+    plan: Plan = [(name, None) for name in STALE]
+    plan += [(name, None) for name in HOOK_STATE + ADHOC if name in env and name not in adhoc]
+    plan += [(name, None) for name in STATIC]
+    plan += [(name, None) for name in COMPETING if name in env]
+    plan += [
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", uri),
+        ("AWS_CONTAINER_AUTHORIZATION_TOKEN", token),
+        ("AWSENV_SERVED", str(agent_pid)),
+        ("AWSENV_PROFILE", profile),
+        ("AWSENV_EXPIRES", str(act_by)),
+    ]
+    plan += [(name, adhoc[name]) for name in ADHOC if name in adhoc]
+    return plan + _region(region, env)
+
+
+def _region(region: str | None, env: Mapping[str, str]) -> Plan:
+    if not region:
+        return restore_region(env)
+    plan: Plan = []
+    if "AWSENV_REGION" not in env:
+        plan += [(saved, env[var]) for var, saved in REGIONS if var in env]
+    return plan + [("AWS_REGION", region), ("AWS_DEFAULT_REGION", region), ("AWSENV_REGION", region)]
 
 
 def restore_region(env: Mapping[str, str]) -> Plan:
@@ -80,7 +119,8 @@ def restore_region(env: Mapping[str, str]) -> Plan:
 
 
 def unset_plan(env: Mapping[str, str]) -> Plan:
-    return [(name, None) for name in CREDENTIALS + ("AWS_SECURITY_TOKEN",) + HOOK_STATE + ADHOC] + restore_region(env)
+    return ([(name, None) for name in CREDENTIALS + ("AWS_SECURITY_TOKEN",) + HOOK_STATE + ADHOC]
+            + _served(env) + restore_region(env))
 
 
 def apply(plan: Plan, env: dict[str, str]) -> dict[str, str]:

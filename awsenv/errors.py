@@ -51,3 +51,8 @@ class Cancelled(AwsenvError):
     """The user pressed Ctrl-C or gave an empty answer where one was required."""
 
     exit_code = 130
+
+
+class NeedsUser(AwsenvError):
+    """Only the user can go on: a new MFA session or the long-term key is needed, which
+    the agent never holds."""

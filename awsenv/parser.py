@@ -115,6 +115,10 @@ def build_parser() -> Parser:
         p.add_argument("--session-name", metavar="NAME", help="with --role-arn: the role session name")
         p.add_argument("--duration", type=_duration, metavar="DURATION", help="lifetime of the credentials: 3600, 90m, 1h, 1h30m")
         p.add_argument("--refresh", action="store_true", help="ignore cached sessions")
+        if name in ("use", "exec"):
+            p.add_argument("--server", dest="server", action="store_const", const=True, default=None,
+                           help="a credential endpoint on 127.0.0.1 instead of static keys (default with AWSENV_SERVER=1)")
+            p.add_argument("--no-server", dest="server", action="store_const", const=False, help="static keys")
         if name == "use":
             p.add_argument("--shell", choices=SHELL_NAMES + ("powershell",), help="default: the calling shell")
             p.add_argument("--region", help="set AWS_REGION and AWS_DEFAULT_REGION")
@@ -176,6 +180,10 @@ def build_parser() -> Parser:
     q = sso.add_parser("profiles", help="list the accounts and roles a sign-in reaches")
     q.add_argument("name", metavar="SESSION|PROFILE", help=session_help).completer = _sessions
     q.add_argument("--write", action="store_true", help="append the missing profiles to the config file")
+
+    p = command("agent", "the session agent: what it holds (never a secret), or stop it")
+    p.add_argument("action", choices=("status", "stop"))
+    p.add_argument("--json", action="store_true")
 
     p = command("init", "print the shell integration")
     p.add_argument("shell", nargs="?", choices=SHELL_NAMES + ("powershell",), help="default: the calling shell")

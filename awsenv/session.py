@@ -13,7 +13,7 @@ import time
 
 from .config import AwsConfig, Portal, Profile
 from .creds import Credentials, parse_rfc3339
-from .errors import AwsenvError, KeyringError, MfaError, Refused, Unsupported, UsageError
+from .errors import AwsenvError, KeyringError, MfaError, NeedsUser, Refused, Unsupported, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the cached path imports neither the vault's deps nor mfa
@@ -28,6 +28,10 @@ DEFAULT_ROLE_DURATION = 3600
 SOURCE_MIN_TTL = 60  # a source session only has to outlive the AssumeRole call
 MFA_ATTEMPTS = 3
 USED_CODES = "mfa-used"
+RENEW_TIMEOUT = 20.0  # the agent's STS call, with sts.py's timeouts and retries
+# What a renewal in the agent needs from the caller's environment: where AWS is.
+AGENT_ENV = ("AWS_ENDPOINT_URL", "AWS_CA_BUNDLE", "AWS_STS_REGIONAL_ENDPOINTS", "AWS_USE_FIPS_ENDPOINT",
+             "AWS_USE_DUALSTACK_ENDPOINT", "AWS_REGION", "AWS_DEFAULT_REGION")
 
 
 def env_seconds(name: str, default: int, unit: str = "seconds") -> int:
@@ -108,6 +112,30 @@ def key_profile(cache_key: str) -> str | None:
         return None
 
 
+def refresh_window() -> int:
+    try:
+        return env_seconds("AWSENV_REFRESH_WINDOW", 600)
+    except UsageError:
+        return 600
+
+
+def watch_for(config: AwsConfig, chain: list[Profile], roles_only: bool = True) -> dict | None:
+    """What the agent needs to renew this role by itself (or serve this profile's
+    session): names and settings, no secret."""
+    top = chain[0]
+    if roles_only and not top.is_role:
+        return None
+    watch: dict = {
+        "profile": top.name,
+        "config": config.config_file,
+        "window": refresh_window(),
+        "env": {k: v for k, v in os.environ.items() if k.startswith(AGENT_ENV)},
+    }
+    if top.source_file == "--role-arn":
+        watch["adhoc"] = [top.role_arn, top.source_profile, top.get("role_session_name")]
+    return watch
+
+
 def default_session_name(profile: str) -> str:
     import getpass
     import re
@@ -145,11 +173,19 @@ class Request:
 class Resolver:
     """Resolves one profile to temporary credentials, caching what it obtains."""
 
-    def __init__(self, config: AwsConfig, vault: Vault | None = None, clock=time.time) -> None:
+    def __init__(
+        self, config: AwsConfig, vault: Vault | None = None, clock=time.time, sessions: dict | None = None,
+        keyless: bool = False, publish=None,
+    ) -> None:
         self.config = config
         self._vault = vault
         self.clock = clock
-        self._sessions: dict | None = None
+        self._sessions: dict | None = sessions
+        # keyless: the agent's renewals, which may use cached sessions only.
+        self.keyless = keyless
+        self._publish = publish
+        self._watch: dict | None = None
+        self._agent = False  # the document came from a running agent
         self._new: dict[str, dict] = {}
         self._codes: CodeSource | None = None
         self._sign_in: SignIn | None = None
@@ -171,7 +207,8 @@ class Resolver:
         if self._sessions is None:
             from . import agent
 
-            doc = agent.fetch()
+            doc = agent.fetch(self._watch)
+            self._agent = doc is not None
             if doc is None:
                 doc = self.vault.load_sessions()
                 agent.spawn()
@@ -215,7 +252,12 @@ class Resolver:
             if codes:
                 data.setdefault(USED_CODES, {}).update(codes)
 
-        self.vault.update_sessions(merge)
+        publish = self._publish
+        if publish is None:
+            from . import agent
+
+            publish = agent.push
+        self.vault.update_sessions(merge, publish)
         self._new = {}
 
     # MFA ---------------------------------------------------------------------
@@ -258,6 +300,8 @@ class Resolver:
 
     # keys --------------------------------------------------------------------
     def long_term_key(self, base: Profile, for_profile: str) -> Credentials:
+        if self.keyless:
+            raise NeedsUser(f"{for_profile}: a new session of {base.name!r} needs the user")
         if base.get("credential_process"):
             return self._credential_process(base)
         key = self.vault.get_key(base.name)
@@ -318,6 +362,8 @@ class Resolver:
             raise Unsupported(sentence)
         if request.duration is not None:
             check_duration(request.duration)
+        if self._sessions is None:
+            self._watch = watch_for(self.config, chain)
         try:
             creds = self._resolve(chain, request.min_ttl, top=True)
         except BaseException:
@@ -339,6 +385,9 @@ class Resolver:
         # An explicit --duration asks for a session of that length, not a cached one.
         explicit = top and self.request.duration is not None
         found = None if explicit else self.cached(key, need_ttl)
+        if found is None and top and self._agent and self._watch and not self.request.refresh \
+                and self.request.duration is None:
+            found = self._renewed_by_agent(key, need_ttl)
         if found is not None:
             return found
 
@@ -371,7 +420,7 @@ class Resolver:
                     key_creds, duration=wanted, serial=profile.mfa_serial, code=code, **params
                 ),
             )
-        elif not source.is_role and serial is None:
+        elif not source.is_role and serial is None and not self.keyless:
             creds = sts.assume_role(self.long_term_key(source, profile.name), duration=wanted, **params)
         else:
             if source.is_role:
@@ -382,10 +431,24 @@ class Resolver:
         self._store(key, creds, explicit)
         return creds
 
-    def mfa_session(self, base: Profile, request: Request) -> Credentials:
-        """The base profile's (MFA) session, for commands that call IAM with it."""
+    def _renewed_by_agent(self, key: str, need_ttl: float) -> Credentials | None:
+        """The running agent renews the role with its warm STS client, from the cached
+        sessions, instead of this process importing botocore."""
+        from . import agent
+
+        answer = agent.ask({"op": "renew", "watch": self._watch, "need": need_ttl}, RENEW_TIMEOUT)
+        doc = answer.get("doc") if answer else None
+        if not isinstance(doc, dict):
+            return None
+        self._sessions = {**doc, **self._new}
+        return self.cached(key, need_ttl)
+
+    def mfa_session(self, base: Profile, request: Request, serial: str | None = None,
+                    need_ttl: float = SOURCE_MIN_TTL) -> Credentials:
+        """The base profile's (MFA) session, for commands that call IAM with it, and for
+        server mode, where it is what the agent renews roles from."""
         self.request = request
-        return self._mfa_session(base, base.mfa_serial, SOURCE_MIN_TTL, None, base.name)
+        return self._mfa_session(base, serial or base.mfa_serial, need_ttl, None, base.name)
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
         if profile.is_sso:
@@ -462,7 +525,9 @@ def drop_sessions(vault: Vault, profiles: set[str] | None) -> int:
                 dropped.append(key)
                 del data[key]
 
-    vault.update_sessions(change)
+    from . import agent
+
+    vault.update_sessions(change, agent.push)
     return len(dropped)
 
 

@@ -231,16 +231,16 @@ class Vault:
         # A damaged entry is dropped, not trusted: it only costs a new session.
         return {k: v for k, v in data.items() if isinstance(v, dict)}
 
-    def update_sessions(self, change: Callable[[dict], None]) -> dict:
+    def update_sessions(self, change: Callable[[dict], None], publish: Callable[[dict], object] | None = None) -> dict:
         """Read, change and write the session document under a lock, so two shells
-        refreshing at once don't drop each other's sessions."""
-        from . import agent
-
+        refreshing at once don't drop each other's sessions. `publish` hands the result
+        on (to the agent) while the lock is held, so copies never go back in time."""
         with _lock():
             data = self.load_sessions()
             change(data)
             self._set(SESSIONS, json.dumps(data, separators=(",", ":"), sort_keys=True))
-            agent.push(data)
+            if publish is not None:
+                publish(data)
         return data
 
 

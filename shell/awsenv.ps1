@@ -56,6 +56,10 @@ function global:awsenv_prompt {
     if ($left -lt (__awsenv_window)) {
         $text += '!'
     }
+    # Server mode: the agent renews the role; the time left is the MFA session's.
+    if ($env:AWSENV_SERVED) {
+        $text = "$env:AWSENV_PROFILE served" + $text.Substring($env:AWSENV_PROFILE.Length)
+    }
     return $text
 }
 
@@ -70,6 +74,11 @@ function global:__awsenv_due {
     if ($env:AWSENV_NEXT_CHECK) {
         $next = __awsenv_number $env:AWSENV_NEXT_CHECK
         return ($null -ne $next -and $now -ge $next)
+    }
+    # Server mode: a dead agent took the endpoint with it; a refresh repairs it.
+    $agent = __awsenv_number $env:AWSENV_SERVED
+    if ($null -ne $agent -and -not (Get-Process -Id $agent -ErrorAction SilentlyContinue)) {
+        return $true
     }
     return (($expires - $now) -lt (__awsenv_window))
 }

@@ -53,6 +53,10 @@ __awsenv_segment_update() {
     if (( __awsenv_left < __awsenv_win )); then
         __awsenv_segment+='!'
     fi
+    # Server mode: the agent renews the role; the time left is the MFA session's.
+    if [[ -n "${AWSENV_SERVED-}" ]]; then
+        __awsenv_segment="$AWSENV_PROFILE served${__awsenv_segment:${#AWSENV_PROFILE}}"
+    fi
 }
 
 awsenv_prompt() {
@@ -76,6 +80,17 @@ __awsenv_due() {
         [[ "$AWSENV_NEXT_CHECK" == <-> && ${#AWSENV_NEXT_CHECK} -le 12 ]] || \builtin return 1
         (( __awsenv_time >= 10#$AWSENV_NEXT_CHECK ))
         \builtin return
+    fi
+    # Server mode: a dead agent took the endpoint with it; a refresh repairs it. Where
+    # /proc exists it tells a zombie from a live agent, with a builtin read.
+    if [[ "${AWSENV_SERVED-}" == <-> ]]; then
+        \builtin local __awsenv_stat=
+        if [[ -r /proc/self/stat ]]; then
+            { \builtin read -r __awsenv_stat <"/proc/$AWSENV_SERVED/stat"; } 2>/dev/null
+            [[ -n "$__awsenv_stat" && "${__awsenv_stat##*\) }" != Z* ]] || \builtin return 0
+        elif ! \builtin kill -0 "$AWSENV_SERVED" 2>/dev/null; then
+            \builtin return 0
+        fi
     fi
     __awsenv_window
     (( 10#$AWSENV_EXPIRES - __awsenv_time < __awsenv_win ))

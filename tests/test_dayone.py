@@ -175,6 +175,17 @@ def test_exec_without_a_command_starts_the_shell_with_the_credentials(world):
     assert actions(world) == ["GetSessionToken"]
 
 
+def test_exec_takes_its_flags_after_the_profile_and_before_the_double_dash(world):
+    """`awsenv exec PROFILE --flag ... -- CMD` (SPEC, aws-vault): flags between the
+    profile and `--` are awsenv's, everything after `--` is the command's."""
+    world.add_keys()
+    done = world.run("exec", "ci", "--region", "ap-south-1", "--duration", "1h", "--",
+                     "sh", "-c", 'echo "$AWS_REGION:$1"', "sh", "--region")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ap-south-1:--region"
+    assert world.moto.calls[-1].params["DurationSeconds"] == "3600"
+
+
 # durations with units -------------------------------------------------------------------
 @pytest.mark.parametrize("given, seconds", [("1h", 3600), ("90m", 5400), ("3600", 3600), ("1h30m", 5400)])
 def test_duration_takes_units(world, given, seconds):

@@ -3,6 +3,7 @@
 - credentials.py  use, unset, export, exec, refresh, status, whoami, login
 - keys.py         add, import, remove, clear, list, rotate, doctor, mfa
 - sso.py          sso login, sso logout, sso profiles
+- agent.py        agent status|stop
 
 Each takes the parsed arguments, writes what it exists to print to stdout in one piece
 at the end (so a failure prints nothing there), and talks to the user on the terminal
@@ -18,6 +19,7 @@ MODULES = {
     "add": "keys", "import": "keys", "remove": "keys", "clear": "keys", "list": "keys",
     "rotate": "keys", "doctor": "keys", "mfa": "keys",
     "sso": "sso",
+    "agent": "agent",
 }
 
 

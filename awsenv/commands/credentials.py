@@ -53,15 +53,104 @@ def _resolve(args) -> tuple[Credentials, str | None, str, dict[str, str]]:
     return creds, region, name, adhoc
 
 
+# server mode -------------------------------------------------------------------
+ENDPOINT = "http://127.0.0.1:{port}/awsenv/credentials"
+
+
+def server_wanted(args) -> bool:
+    """--server / --no-server, else AWSENV_SERVER=1 makes server mode the default."""
+    wanted = getattr(args, "server", None)
+    if wanted is None:
+        wanted = os.environ.get("AWSENV_SERVER", "").lower() in ("1", "on", "yes", "true")
+    if wanted:
+        from .. import agent
+
+        if not agent.enabled():
+            raise UsageError("--server needs the session agent, and AWSENV_AGENT=0 turns it off")
+    return wanted
+
+
+def revoke_served(env=os.environ) -> None:
+    """Forget the token an earlier `use --server` put in this environment."""
+    token = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN")
+    if env.get("AWSENV_SERVED") and token:
+        from .. import agent
+
+        agent.ask({"op": "revoke", "token": token})
+
+
+def _issue(watch: dict, until: int, token: str | None, owner: int | None) -> dict:
+    """A token for this profile from the agent, started first if it isn't running."""
+    from .. import agent
+
+    message = {"op": "issue", "watch": watch, "until": until, "token": token, "owner": owner}
+    answer = agent.ask(message)
+    if answer is None:
+        agent.spawn()
+        if agent.wait_for(5.0):
+            answer = agent.ask(message)
+    if answer is None or not isinstance(answer.get("port"), int):
+        raise AwsenvError("the session agent did not start, so there is no endpoint to serve from")
+    return answer
+
+
+def serve(config: AwsConfig, name: str, request: Request, adhoc: dict[str, str], region: str | None,
+          env, owner: int | None = None, base_ttl: float | None = None) -> environ.Plan:
+    """Resolve and cache the profile as `use` does, then point this environment at the
+    agent's endpoint for it. `base_ttl` (a refresh): the session the agent renews from
+    must have that long left, asking for MFA if it has not, and the region stays as
+    `use` or the user left it."""
+    from ..broker import renewable_from
+    from ..session import chain_serial, watch_for
+
+    resolver = Resolver(config)
+    chain = config.chain(name)
+    if base_ttl is not None and renewable_from(chain, resolver.sessions):
+        resolver.mfa_session(chain[-1], request, serial=chain_serial(chain), need_ttl=base_ttl)
+    creds, chain = resolver.resolve(request)
+    try:
+        resolver.save()
+    except AwsenvError as err:
+        print(f"awsenv: warning: the session was not cached: {err}", file=sys.stderr)
+    base = renewable_from(chain, resolver.sessions)
+    act_by = int(resolver.sessions[base]["Expiration"]) if base else creds.expiration
+    if act_by is None:
+        raise UsageError(f"profile {name!r} gives credentials without an expiry; use it without --server")
+    same = env.get("AWSENV_PROFILE") == name and env.get("AWSENV_SERVED")
+    if not same:
+        revoke_served(env)
+    old = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") if same else None
+    granted = _issue(watch_for(config, chain, roles_only=False), act_by, old, owner)
+    if base_ttl is None:
+        region = region or chain[0].region or (chain[1].region if adhoc else None)
+    return environ.server_plan(name, region, env, ENDPOINT.format(port=granted["port"]), granted["token"],
+                               granted["pid"], act_by, adhoc)
+
+
+def _serve_args(args, owner: int | None = None) -> tuple[environ.Plan, str]:
+    config = AwsConfig()
+    name, adhoc = _target(config, args)
+    if args.duration is not None:
+        raise UsageError("--duration does not go with --server: the agent renews roles for as long as AWS allows")
+    request = Request(name, mfa_code=args.mfa_code, refresh=args.refresh)
+    return serve(config, name, request, adhoc, args.region, os.environ, owner), name
+
+
 # use / unset / export / exec ---------------------------------------------------
 def cmd_use(args) -> None:
     shell = target_shell(args)
+    if server_wanted(args):
+        emit(shell.render(_serve_args(args)[0]))
+        return
     creds, region, name, adhoc = _resolve(args)
+    revoke_served()
     emit(shell.render(environ.use_plan(creds, name, region, os.environ, adhoc)))
 
 
 def cmd_unset(args) -> None:
-    emit(target_shell(args).render(environ.unset_plan(os.environ)))
+    shell = target_shell(args)
+    revoke_served()
+    emit(shell.render(environ.unset_plan(os.environ)))
 
 
 def export_plan(creds: Credentials, profile: str, region: str | None) -> environ.Plan:
@@ -91,10 +180,14 @@ def cmd_export(args) -> None:
 
 def cmd_exec(args) -> int:
     command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    start_shell = not command
+    if start_shell:  # as aws-vault does: a subshell with the credentials
+        command = [os.environ.get("SHELL") or "/bin/sh"]
+    if server_wanted(args):
+        return _exec_served(args, command)
     creds, region, name, adhoc = _resolve(args)
     env = environ.apply(environ.use_plan(creds, name, region, os.environ, adhoc), dict(os.environ))
-    if not command:  # as aws-vault does: a subshell with the credentials
-        command = [os.environ.get("SHELL") or "/bin/sh"]
+    if start_shell:
         print(f"awsenv: starting {command[0]} with the credentials of {name}; `exit` leaves it", file=sys.stderr)
     sys.stdout.flush()
     try:
@@ -125,6 +218,35 @@ def _run_child(command: list[str], env: dict[str, str]) -> int:
         signal.signal(signal.SIGINT, previous)
 
 
+def _exec_served(args, command: list[str]) -> int:
+    """exec --server: the child and its children reach the endpoint; the token is
+    revoked when the command ends (and by the agent if this process dies first)."""
+    import signal
+    import subprocess
+
+    plan, _name = _serve_args(args, owner=os.getpid())
+    env = environ.apply(plan, dict(os.environ))
+    try:
+        child = subprocess.Popen(command, env=env)
+    except FileNotFoundError:
+        revoke_served(env)
+        print(f"awsenv: command not found: {command[0]}", file=sys.stderr)
+        return 127
+    except OSError as err:
+        revoke_served(env)
+        print(f"awsenv: cannot run {command[0]}: {err.strerror}", file=sys.stderr)
+        return 126
+    # Ctrl-C reaches the child from the terminal; a TERM or HUP sent to us is passed on.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda number, _frame: child.send_signal(number))
+    try:
+        code = child.wait()
+    finally:
+        revoke_served(env)
+    return code if code >= 0 else 128 - code
+
+
 NEVER = 9999999999  # AWSENV_NEXT_CHECK: nothing more to do for these credentials
 
 
@@ -141,6 +263,9 @@ def cmd_refresh(args) -> None:
     state = active()
     mode = os.environ.get("AWSENV_REFRESH", "prompt")
     if state is None or mode == "off":
+        return
+    if os.environ.get("AWSENV_SERVED"):
+        _refresh_served(shell, state, mode)
         return
     profile, expires = state["profile"], state["expires_epoch"]
     window = env_seconds("AWSENV_REFRESH_WINDOW", 600)
@@ -178,6 +303,50 @@ def cmd_refresh(args) -> None:
     if creds.access_key_id != os.environ.get("AWS_ACCESS_KEY_ID"):
         left_now = "" if creds.expiration is None else f" ({format_ttl(creds.ttl())} left)"
         print(f"awsenv: renewed {profile}{left_now}", file=sys.stderr)
+
+
+def _refresh_served(shell, state: dict, mode: str) -> None:
+    """Server mode: the agent renews the role; the hook renews what it renews from (the
+    MFA session, asking for a code) and repairs the endpoint after the agent died."""
+    from ..errors import Cancelled
+    from ..session import SOURCE_MIN_TTL, refresh_window
+
+    profile, expires = state["profile"], state["expires_epoch"]
+    window = refresh_window()
+    left = expires - int(time.time())
+    ends = f"ends in {format_ttl(left)}" if left > 0 else "has ended"
+    note = f"the session that {profile}'s endpoint renews from {ends}"
+    adhoc = {name: os.environ[name] for name in environ.ADHOC if os.environ.get(name)}
+    config = AwsConfig()
+    try:
+        if "AWSENV_ROLE_ARN" in adhoc:
+            config.adhoc(adhoc["AWSENV_ROLE_ARN"], adhoc.get("AWSENV_ROLE_FROM", "default"),
+                         adhoc.get("AWSENV_ROLE_SESSION_NAME"))
+        request = Request(profile, min_ttl=max(SOURCE_MIN_TTL, window + 60), prompt=mode == "prompt", note=note)
+        without_region = {k: v for k, v in os.environ.items() if k != "AWSENV_REGION"}
+        plan = serve(config, profile, request, adhoc, None, without_region, base_ttl=window + 60)
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the hook must always learn it tried
+        if isinstance(err, KeyboardInterrupt):
+            print(file=sys.stderr)
+        elif not isinstance(err, Cancelled):
+            reason = err if isinstance(err, AwsenvError) else f"internal error ({type(err).__name__})"
+            print(f"awsenv: cannot refresh {profile}: {reason}", file=sys.stderr)
+        emit(shell.render([("AWSENV_NEXT_CHECK", str(expires if left > 0 else NEVER))]))
+        return
+    act_by = int(dict(plan)["AWSENV_EXPIRES"])
+    if act_by - time.time() <= window:
+        # What the user renews is capped below the window: once per lifetime.
+        plan.append(("AWSENV_NEXT_CHECK", str(act_by - refresh_min_ttl())))
+    emit(shell.render(plan))
+
+
+def refresh_min_ttl() -> int:
+    from ..session import env_seconds
+
+    try:
+        return env_seconds("AWSENV_MIN_TTL", 300)
+    except AwsenvError:
+        return 300
 
 
 # status / whoami ----------------------------------------------------------------

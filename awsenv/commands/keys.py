@@ -181,6 +181,10 @@ def cmd_clear(args) -> None:
     if args.profile is not None:
         profiles = config.built_on(args.profile)
     dropped = drop_sessions(Vault(), profiles)
+    from .. import agent
+
+    # An endpoint token serves nothing without its sessions: it goes with them.
+    agent.ask({"op": "revoke", "all": True} if profiles is None else {"op": "revoke", "profiles": sorted(profiles)})
     print(f"awsenv: dropped {dropped} cached session(s)", file=sys.stderr)
 
 

@@ -42,6 +42,10 @@ function awsenv_prompt
     if test $left -lt (__awsenv_window)
         set text "$text!"
     end
+    # Server mode: the agent renews the role; the time left is the MFA session's.
+    if test -n "$AWSENV_SERVED"
+        set text "$AWSENV_PROFILE served"(string sub -s (math (string length -- "$AWSENV_PROFILE") + 1) -- "$text")
+    end
     printf '%s\n' $text
 end
 
@@ -57,6 +61,17 @@ function __awsenv_due
         string match -qr '^[0-9]+$' -- "$AWSENV_NEXT_CHECK"; or return 1
         test $now -ge $AWSENV_NEXT_CHECK
         return
+    end
+    # Server mode: a dead agent took the endpoint with it; a refresh repairs it.
+    if string match -qr '^[0-9]+$' -- "$AWSENV_SERVED"
+        if test -r /proc/self/stat
+            # /proc tells a zombie from a live agent, with a builtin read.
+            test -r /proc/$AWSENV_SERVED/stat; or return 0
+            read -l stat </proc/$AWSENV_SERVED/stat; or return 0
+            string match -qr '\) Z' -- "$stat"; and return 0
+        else
+            command kill -0 $AWSENV_SERVED 2>/dev/null; or return 0
+        end
     end
     test (math $AWSENV_EXPIRES - $now) -lt (__awsenv_window)
 end
