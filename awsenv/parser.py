@@ -127,7 +127,7 @@ def build_parser() -> Parser:
             p.add_argument("--region", help="include AWS_REGION and AWS_DEFAULT_REGION")
         if name == "exec":
             p.add_argument("--region", help="set AWS_REGION and AWS_DEFAULT_REGION")
-            p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD [ARG...]")
+            p.add_argument("cmd", nargs="*", metavar="-- CMD [ARG...]")
 
     p = command("unset", "print statements that remove everything `use` set")
     p.add_argument("--shell", choices=SHELL_NAMES + ("powershell",))
