@@ -136,7 +136,8 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
     from .vault import Vault
 
     config = AwsConfig()
-    vault: Vault | None = Vault()
+    vault: Vault | None
+    vault = Vault()  # None below when the keyring can't be opened
     findings: list[dict] = []
     skipped: list[dict] = []
 
@@ -182,22 +183,21 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
             findings.append(finding(name, "plaintext-key", "high",
                                     f"access key {plain[0]} lies in plaintext in {config.credentials_file}; "
                                     f"run `awsenv import {name} --delete-plaintext`"))
-        has_key = stored or plain or profile.get("credential_process")
-        if not has_key:
+        key = stored or (Credentials(*plain) if plain else None)
+        if key is None and not profile.get("credential_process"):
             if vault is not None and (name in sources or profile.mfa_serial):
                 roles = sorted(n for n in config.built_on(name) if n != name)
                 via = f" (needed by {', '.join(roles)})" if roles else ""
                 findings.append(finding(name, "missing-key", "high",
                                         f"no key for profile {name!r}{via}; run `awsenv add {name}`"))
             continue
-        if profile.get("credential_process"):
-            continue
+        if key is None or profile.get("credential_process"):
+            continue  # key is None here only beside a credential_process
         if not profile.mfa_serial:
             findings.append(finding(name, "no-mfa", "medium",
                                     f"base profile {name!r} has no mfa_serial: its key alone is enough"))
         if offline is not None:
             continue  # said once below, not once per profile
-        key = stored or Credentials(*plain)
         try:
             findings += _iam_checks(resolver, profile, key, mfa_code, skipped)
         except Unreachable as err:

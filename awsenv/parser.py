@@ -12,6 +12,10 @@ import sys
 from .errors import AwsenvError, UsageError
 from .shells import NAMES as SHELL_NAMES
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 
 class Formatter(argparse.HelpFormatter):
     """argparse finds the terminal width through `shutil`, whose imports cost the
@@ -26,12 +30,19 @@ class Formatter(argparse.HelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
+    commands: dict[str, Parser]  # the top-level parser's sub-commands, set by build_parser
+
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("formatter_class", Formatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # one line, not usage + error
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _completes(action: argparse.Action, completer: Callable[..., list[str]]) -> None:
+    # argcomplete reads an action's `completer` attribute, which argparse's types don't declare
+    setattr(action, "completer", completer)
 
 
 def _mfa_code(value: str) -> str:
@@ -85,7 +96,7 @@ def build_parser() -> Parser:
         return sub.add_parser(name, help=help, description=help)
 
     def profile(p: Parser, nargs=None) -> None:
-        p.add_argument("profile", metavar="PROFILE", nargs=nargs).completer = _profiles
+        _completes(p.add_argument("profile", metavar="PROFILE", nargs=nargs), _profiles)
 
     p = command("add", "store the long-term access key of a base profile in the keyring")
     profile(p)
@@ -111,7 +122,7 @@ def build_parser() -> Parser:
         profile(p, nargs="?")
         p.add_argument("--mfa-code", type=_mfa_code, metavar="CODE", help="the 6-digit MFA code")
         p.add_argument("--role-arn", metavar="ARN", help="assume this role instead of a named profile")
-        p.add_argument("--from", dest="source", metavar="PROFILE", help="with --role-arn: the profile to assume it from (default: default)").completer = _profiles
+        _completes(p.add_argument("--from", dest="source", metavar="PROFILE", help="with --role-arn: the profile to assume it from (default: default)"), _profiles)
         p.add_argument("--session-name", metavar="NAME", help="with --role-arn: the role session name")
         p.add_argument("--duration", type=_duration, metavar="DURATION", help="lifetime of the credentials: 3600, 90m, 1h, 1h30m")
         p.add_argument("--refresh", action="store_true", help="ignore cached sessions")
@@ -158,7 +169,7 @@ def build_parser() -> Parser:
     p.add_argument("--mfa-code", type=_mfa_code, metavar="CODE")
     p.add_argument("--region", help="the console's region")
     p.add_argument("--role-arn", metavar="ARN")
-    p.add_argument("--from", dest="source", metavar="PROFILE").completer = _profiles
+    _completes(p.add_argument("--from", dest="source", metavar="PROFILE"), _profiles)
     p.add_argument("--session-name", metavar="NAME")
 
     p = command("mfa", "keep a TOTP secret in the keyring, so codes need no prompt")
@@ -173,12 +184,12 @@ def build_parser() -> Parser:
     sso.required = True
     session_help = "an sso-session, or a profile in the legacy form (default: the only one configured)"
     q = sso.add_parser("login", help="sign in through the browser (OIDC device flow); tokens go to the keyring")
-    q.add_argument("name", metavar="SESSION|PROFILE", nargs="?", help=session_help).completer = _sessions
+    _completes(q.add_argument("name", metavar="SESSION|PROFILE", nargs="?", help=session_help), _sessions)
     q.add_argument("--no-browser", action="store_true", help="only show the URL and the code")
     q = sso.add_parser("logout", help="end the portal session and drop every credential cached from it")
-    q.add_argument("name", metavar="SESSION|PROFILE", nargs="?", help="default: every sign-in").completer = _sessions
+    _completes(q.add_argument("name", metavar="SESSION|PROFILE", nargs="?", help="default: every sign-in"), _sessions)
     q = sso.add_parser("profiles", help="list the accounts and roles a sign-in reaches")
-    q.add_argument("name", metavar="SESSION|PROFILE", help=session_help).completer = _sessions
+    _completes(q.add_argument("name", metavar="SESSION|PROFILE", help=session_help), _sessions)
     q.add_argument("--write", action="store_true", help="append the missing profiles to the config file")
 
     p = command("agent", "the session agent: what it holds (never a secret), or stop it")

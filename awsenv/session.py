@@ -18,8 +18,16 @@ from .errors import AwsenvError, KeyringError, MfaError, NeedsUser, Refused, Uns
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # the cached path imports neither the vault's deps nor mfa
     from .mfa import CodeSource
+    from typing import TypedDict
+
     from .sso import SignIn
     from .vault import Vault
+
+    class RoleParams(TypedDict):  # what every branch of _resolve passes to sts.assume_role
+        region: str | None
+        role_arn: str
+        session_name: str
+        external_id: str | None
 
 MIN_DURATION, MAX_DURATION = 900, 129600
 DEFAULT_SESSION_TTL = 12 * 3600
@@ -398,9 +406,9 @@ class Resolver:
             wanted = profile.duration_seconds
         if wanted is None:
             wanted = DEFAULT_ROLE_DURATION
-        params = dict(
+        params: RoleParams = dict(
             region=profile.region or source.region,
-            role_arn=profile.role_arn,
+            role_arn=profile.role_arn or "",  # set: the profile is a role
             session_name=profile.get("role_session_name") or default_session_name(profile.name),
             external_id=profile.get("external_id"),
         )

@@ -19,6 +19,10 @@ from .config import AwsConfig, Portal, Profile
 from .creds import Credentials
 from .errors import AwsenvError, AwsError, Cancelled, SsoError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypeGuard
+
 REFRESH_SCOPE = "sso:account:access"
 CLIENT_NAME = "awsenv"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -27,7 +31,7 @@ REGISTRATION_MARGIN = 3600  # a registration must outlive the sign-in and its re
 SLOW_DOWN = 5  # RFC 8628: after slow_down, poll 5 s less often
 
 
-def _valid(entry, now: float, margin: float = TOKEN_MARGIN) -> bool:
+def _valid(entry: object, now: float, margin: float = TOKEN_MARGIN) -> TypeGuard[dict]:
     expires = entry.get("expiresAt") if isinstance(entry, dict) else None
     return isinstance(expires, (int, float)) and expires > now + margin
 

@@ -14,6 +14,20 @@ from ..errors import AwsenvError, KeyringError, UsageError
 from ..session import chain_serial, drop_sessions, role_key, session_key, sso_key
 from .common import Vault, emit
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    class ListRow(TypedDict):  # one profile in `list --json`
+        profile: str
+        kind: str
+        source: str | None
+        mfa: str | None
+        key_stored: bool | str | None
+        plaintext: bool
+        session_expires: str | None
+        session_seconds_left: int | None
+
 
 # keys -----------------------------------------------------------------------------
 KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # IAM's bound: 16 to 128 characters
@@ -85,7 +99,8 @@ def _offer_profile(config: AwsConfig, name: str, terminal) -> None:
 
 def cmd_import(args) -> None:
     config = AwsConfig()
-    available = [name for name in config.credential_sections if config.plaintext_key(name)]
+    plaintext = {name: key for name in config.credential_sections if (key := config.plaintext_key(name))}
+    available = list(plaintext)
     tokens = _cli_tokens(config)
     names, sessions = available, list(tokens)
     if args.profile:
@@ -103,7 +118,7 @@ def cmd_import(args) -> None:
         return
     vault = Vault()
     for name in names:
-        vault.set_key(name, Credentials(*config.plaintext_key(name)))
+        vault.set_key(name, Credentials(*plaintext[name]))
         print(f"awsenv: stored the key of profile {name!r} in the keyring", file=sys.stderr)
     _import_tokens(vault, [tokens[s] for s in dict.fromkeys(sessions) if s], args.delete_plaintext)
     if not names:
@@ -199,7 +214,7 @@ def cmd_list(args) -> None:
         print(f"awsenv: {err}; keys and sessions are not shown", file=sys.stderr)
         vault, sessions = None, {}
     now = time.time()
-    rows = []
+    rows: list[ListRow] = []
     for name in config.names():
         profile = config.profile(name)
         serial = None
@@ -261,7 +276,7 @@ def _sso_source(config: AwsConfig, profile) -> tuple[str, None, str]:
 KEY_WORDS = {True: "stored", False: "missing", None: "-", "damaged": "DAMAGED", "unknown": "?"}
 
 
-def _key_source(config: AwsConfig, vault, profile) -> tuple[str, object, bool]:
+def _key_source(config: AwsConfig, vault, profile) -> tuple[str, bool | str | None, bool]:
     """Where the base profile's key comes from, whether the keyring holds it (True,
     False, "damaged", or "unknown" without a keyring), and whether a plaintext copy
     lies in the credentials file: doctor's `plaintext-key` is that last fact."""

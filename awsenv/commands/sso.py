@@ -48,7 +48,7 @@ def _profile_name(account_name: str, account_id: str, role: str) -> str:
 
 def _existing(config: AwsConfig, portal: Portal) -> dict[tuple[str, str], str]:
     """(account, role) -> the profile that already reaches it through this portal."""
-    found = {}
+    found: dict[tuple[str, str], str] = {}
     for name in config.names():
         profile = config.profile(name)
         if not profile.is_sso:
