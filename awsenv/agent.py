@@ -110,7 +110,40 @@ def push(doc: dict) -> bool:
 
 
 def stop(path=None) -> bool:
-    return _request({"op": "stop"}, path) is not None
+    """Tell the agent to exit, and return once it has (like `ssh-agent -k`), so that
+    nothing of it is left when the caller goes on."""
+    import time
+
+    answer = _request({"op": "stop"}, path)
+    if answer is None:
+        return False
+    pid = answer.get("pid")
+    deadline = time.monotonic() + STOP_WAIT
+    while isinstance(pid, int) and not _exited(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return True
+
+
+STOP_WAIT = 3.0
+
+
+def _exited(pid: int) -> bool:
+    """Whether the process is gone. A zombie counts as gone: where no one reaps it (a
+    container's PID 1 may not), `kill -0` would still find it."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stream:
+            return stream.read().rpartition(")")[2].split()[:1] == ["Z"]
+    except FileNotFoundError:
+        return True
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def ask(message: dict, timeout: float | None = None) -> dict | None:
@@ -183,6 +216,7 @@ class Agent:
         self.started = time.time()
         self.last = time.monotonic()
         self.done = threading.Event()
+        self.path = ""  # the socket, once bound
         self.broker = Broker(self)
         self._endpoint = None
 
@@ -283,6 +317,9 @@ def _bind(path: str):
     killed agent: it is replaced at once, so a stale socket costs nothing."""
     import socket
 
+    if sys.platform == "win32":  # no AF_UNIX there: see enabled()
+        return None
+
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     old_umask = os.umask(0o177)
     try:
@@ -327,6 +364,7 @@ def serve(idle: float) -> None:
             signal.signal(getattr(signal, name), terminate)
     listener.settimeout(1.0)
     state = Agent(idle)
+    state.path = path
     try:
         with state.lock:
             if not state.doc:
@@ -371,8 +409,9 @@ def _answer(state: Agent, conn) -> None:
             return
         state.last = time.monotonic()
         if message.get("op") == "stop":
-            _send(conn, {"ok": True})
+            _send(conn, {"ok": True, "pid": os.getpid()})
             state.stop()
+            _wake(state.path)
             return
         try:
             reply = state.handle(message)
@@ -381,10 +420,29 @@ def _answer(state: Agent, conn) -> None:
         _send(conn, reply)
 
 
+def _wake(path: str) -> None:
+    """Connect to our own socket, so the main loop's accept returns and sees `done` now
+    rather than at its next timeout: `agent stop` waits for the exit."""
+    if sys.platform == "win32":  # no AF_UNIX there: see enabled()
+        return
+    try:
+        probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            probe.settimeout(CONNECT_TIMEOUT)
+            probe.connect(path)
+        finally:
+            probe.close()
+    except OSError:
+        pass
+
+
 def _answers(path: str) -> bool:
     """Whether an agent listens there. A refused connection means a dead agent's file;
     a few quick tries cover one that bound this instant and is about to listen."""
     import time
+
+    if sys.platform == "win32":  # no AF_UNIX there: see enabled()
+        return False
 
     for _ in range(3):
         try:

@@ -264,7 +264,7 @@ class Broker:
         return True
 
     def _schedule(self, watch: Watch, creds: Credentials) -> None:
-        expiration = creds.expiration or time.time() + CHAINED_ROLE_CAP
+        expiration = creds.expiration or int(time.time()) + CHAINED_ROLE_CAP
         due = expiration - watch.threshold
         if due < time.time() + GAIN / 2:
             # Capped below the window: renew once, shortly before the end.

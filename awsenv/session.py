@@ -127,12 +127,15 @@ def refresh_window() -> int:
         return 600
 
 
-def watch_for(config: AwsConfig, chain: list[Profile], roles_only: bool = True) -> dict | None:
-    """What the agent needs to renew this role by itself (or serve this profile's
-    session): names and settings, no secret."""
+def watch_for(config: AwsConfig, chain: list[Profile]) -> dict | None:
+    """What the agent needs to renew this role by itself; None for a base profile."""
+    return watch_of(config, chain) if chain[0].is_role else None
+
+
+def watch_of(config: AwsConfig, chain: list[Profile]) -> dict:
+    """What the agent needs to renew this profile's credentials by itself (or serve
+    them at its endpoint): names and settings, no secret."""
     top = chain[0]
-    if roles_only and not top.is_role:
-        return None
     watch: dict = {
         "profile": top.name,
         "config": config.config_file,

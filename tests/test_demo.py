@@ -87,7 +87,7 @@ def test_demo_shows_every_command_that_prints(demo_output):
     ]
     assert shown[-1] == ("awsenv status", ["no awsenv credentials in this environment"])
     status = [lines for command, lines in shown if command == "awsenv status"]
-    assert len(status) == 2 and re.match(r"dev  expires \S+Z  5\dm left$", status[0][0]), status
+    assert len(status) == 2 and re.match(r"dev  expires \S+Z  (5\dm|1h00m) left$", status[0][0]), status
 
 
 def test_demo_labels_the_emulators_session_key(demo_output):

@@ -62,6 +62,13 @@ def _getwch():
 msvcrt.getwch = _getwch
 msvcrt.putwch = lambda c: sys.stderr.write(c)
 sys.modules["msvcrt"] = msvcrt
+# A person at a Windows console: stdin is the console (isatty() is true), and what
+# they type arrives through CONIN$ and getwch above.
+import io
+class _ConsoleStdin(io.StringIO):
+    def isatty(self):
+        return True
+sys.stdin = sys.__stdin__ = _ConsoleStdin()
 '''
 
 

@@ -101,7 +101,7 @@ def serve(config: AwsConfig, name: str, request: Request, adhoc: dict[str, str],
     must have that long left, asking for MFA if it has not, and the region stays as
     `use` or the user left it."""
     from ..broker import renewable_from
-    from ..session import chain_serial, watch_for
+    from ..session import chain_serial, watch_of
 
     resolver = Resolver(config)
     chain = config.chain(name)
@@ -120,7 +120,7 @@ def serve(config: AwsConfig, name: str, request: Request, adhoc: dict[str, str],
     if not same:
         revoke_served(env)
     old = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") if same else None
-    granted = _issue(watch_for(config, chain, roles_only=False), act_by, old, owner)
+    granted = _issue(watch_of(config, chain), act_by, old, owner)
     if base_ttl is None:
         region = region or chain[0].region or (chain[1].region if adhoc else None)
     return environ.server_plan(name, region, env, ENDPOINT.format(port=granted["port"]), granted["token"],
@@ -238,7 +238,10 @@ def _exec_served(args, command: list[str]) -> int:
         return 126
     # Ctrl-C reaches the child from the terminal; a TERM or HUP sent to us is passed on.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    passed_on = [signal.SIGTERM]
+    if sys.platform != "win32":
+        passed_on.append(signal.SIGHUP)
+    for signum in passed_on:
         signal.signal(signum, lambda number, _frame: child.send_signal(number))
     try:
         code = child.wait()
@@ -333,7 +336,7 @@ def _refresh_served(shell, state: dict, mode: str) -> None:
             print(f"awsenv: cannot refresh {profile}: {reason}", file=sys.stderr)
         emit(shell.render([("AWSENV_NEXT_CHECK", str(expires if left > 0 else NEVER))]))
         return
-    act_by = int(dict(plan)["AWSENV_EXPIRES"])
+    act_by = int(dict(plan)["AWSENV_EXPIRES"] or 0)  # server_plan always sets it
     if act_by - time.time() <= window:
         # What the user renews is capped below the window: once per lifetime.
         plan.append(("AWSENV_NEXT_CHECK", str(act_by - refresh_min_ttl())))
