@@ -77,7 +77,7 @@ function global:__awsenv_due {
     }
     # Server mode: a dead agent took the endpoint with it; a refresh repairs it.
     $agent = __awsenv_number $env:AWSENV_SERVED
-    if ($null -ne $agent -and -not (Get-Process -Id $agent -ErrorAction SilentlyContinue)) {
+    if ($null -ne $agent -and -not (Get-Process -Id $agent -ErrorAction Ignore)) {
         return $true
     }
     return (($expires - $now) -lt (__awsenv_window))

@@ -326,14 +326,15 @@ def test_pwsh_quote_alone(value):
 
 
 def test_pwsh_quote_doubles_only_quote_characters():
-    """Each character that is not one of PowerShell's single quotes is kept as it is
+    """Each ASCII character but the quote is kept as it is in a verbatim string, the
+    quote is doubled, and everything else (the typographic quotes PowerShell also takes
+    as quotes among it) is the base64 expression that decodes to exactly that character
     (found by mutation testing: a quote set with extra characters went unnoticed)."""
     quote = shells.get("pwsh").quote
-    for c in map(chr, range(32, 0x2100)):
-        if c not in PS_SINGLE_QUOTES:
-            assert quote(c) == f"'{c}'", repr(c)
-    for c in PS_SINGLE_QUOTES:
-        assert quote(c) == f"'{c}{c}'"
+    for c in map(chr, range(32, 127)):
+        assert quote(c) == ("'" + c * (2 if c == "'" else 1) + "'"), repr(c)
+    for c in map(chr, range(128, 0x2100)):
+        assert PS_BASE64.fullmatch(quote(c)) and ps_decode(quote(c)) == c, repr(c)
 
 
 @settings(max_examples=300, deadline=None)

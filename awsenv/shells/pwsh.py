@@ -12,9 +12,9 @@ class Pwsh(Shell):
     # like one of these (in any case) would replace what the script calls.
     case_sensitive = False
     reserved = frozenset(
-        "prompt awsenv_prompt ConvertTo-Json ForEach-Object Get-Content Get-Item Get-Location "
+        "prompt awsenv_prompt ConvertTo-Json ForEach-Object Get-Content Get-Item Get-Location Get-Process "
         "Invoke-Expression New-TemporaryFile Out-Null Register-ArgumentCompleter Remove-Item "
-        "Remove-Variable Set-Item Test-Path Write-Error".split()
+        "Remove-Variable Set-Item Set-StrictMode Test-Path Write-Error Out-String".split()
     )
 
     def quote(self, value: str) -> str:

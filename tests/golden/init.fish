@@ -116,11 +116,14 @@ function awsenv
                 end
             end
             # Someone reads the statements (eval (awsenv use dev), awsenv use dev | source):
-            # print them, as the program alone would. A file is not a reader: it applies.
+            # print them, as the program alone would. A file is not a reader: it applies,
+            # and so does a script whose own output goes to a pipe (fish x.fish | tee log):
+            # only a pipe inside this shell, not fish's own stdout, reads the statements.
             if status is-command-substitution
                 or begin
                     not isatty stdout
                     and command test -p /dev/stdout
+                    and not command test /dev/stdout -ef /proc/$fish_pid/fd/1
                 end
                 __awsenv_run $argv
             else
