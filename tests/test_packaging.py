@@ -189,7 +189,9 @@ def test_make_demo_in_a_fresh_virtualenv_says_what_it_installs_and_nothing_else(
     demo's need for the demo extra alone is test_demo's."""
     require("make")
     venv = tmp_path / "venv"
-    env = {**os.environ, "PIP_NO_DEPS": "1", "MAKEFLAGS": ""}
+    # Run by `make test`, this make would be a sub-make that says "Entering directory".
+    outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+    env = {**{k: v for k, v in os.environ.items() if k not in outer}, "PIP_NO_DEPS": "1"}
     done = subprocess.run(["make", f"VENV={venv}", f"{venv}/.demo"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
