@@ -189,6 +189,25 @@ def hanging():
 
 
 @pytest.fixture
+def term(world):
+    """Terminal factory: real interactive shells on a pseudo-terminal (tests/terminal.py);
+    every terminal is closed at the end of the test."""
+    from terminal import Terminal
+
+    opened = []
+
+    def open_(shell: str, **kw) -> Terminal:
+        require(shell)
+        t = Terminal(shell, world, **kw)
+        opened.append(t)
+        return t
+
+    yield open_
+    for t in opened:
+        t.close()
+
+
+@pytest.fixture
 def hanging_endpoint(hanging):
     """The URL of `hanging`."""
     return hanging.url

@@ -21,7 +21,7 @@ from terminal import READY, now
 from test_core import one_line_error, use
 from test_edges import _is_agent_of, keyring_set
 from test_hostile_profile import nothing_ran
-from test_shells import export, term  # noqa: F401 - term is a fixture
+from test_shells import export
 from test_structure import wait_for_agent
 from world import boto_client
 

@@ -13,29 +13,13 @@ from pathlib import Path
 import pytest
 
 from conftest import AWSENV, require, require_module
-from terminal import INIT, READY, Terminal, now
+from terminal import INIT, READY, now
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden"
 INTERACTIVE = ("bash", "zsh", "fish")
 SEGMENT = re.compile(r"\(dev (5[0-9]m|1h00m)\) " + READY)  # a role lasts 1 h
 MFA_QUESTION = "MFA code for jump"
-
-
-@pytest.fixture
-def term(request, world):
-    """Terminal factory; every terminal is closed at the end of the test."""
-    opened = []
-
-    def open_(shell: str, **kw) -> Terminal:
-        require(shell)
-        t = Terminal(shell, world, **kw)
-        opened.append(t)
-        return t
-
-    yield open_
-    for t in opened:
-        t.close()
 
 
 def export(shell: str, name: str, value: str) -> str:

@@ -21,7 +21,7 @@ from sso_server import ACCOUNTS, REGION, START_URL, SsoServer
 from test_core import secrets_on_disk, use
 from terminal import now
 from test_hygiene import federation  # noqa: F401 - the fixture
-from test_shells import INTERACTIVE, export, term  # noqa: F401 - the fixture
+from test_shells import INTERACTIVE, export
 
 
 @pytest.fixture

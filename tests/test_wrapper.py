@@ -9,7 +9,7 @@ import subprocess
 
 import pytest
 
-from conftest import AWSENV, require
+from conftest import AWSENV
 from terminal import Terminal, now
 
 INTERACTIVE = ("bash", "zsh", "fish")
@@ -23,22 +23,6 @@ EVAL_FORMS = [
     ("fish", "eval (awsenv {})"),
 ]
 STATUS = {"bash": "$?", "zsh": "$?", "fish": "$status"}
-
-
-@pytest.fixture
-def term(world):
-    """Terminal factory; every terminal is closed at the end of the test."""
-    opened = []
-
-    def open_(shell: str, **kw) -> Terminal:
-        require(shell)
-        t = Terminal(shell, world, **kw)
-        opened.append(t)
-        return t
-
-    yield open_
-    for t in opened:
-        t.close()
 
 
 def rc(t: Terminal, line: str) -> int:
