@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from .errors import AwsenvError
 from .shells import NAMES as SHELL_NAMES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs the cached switch ~5 ms at run time
+    from typing import Any
 
 
 class Args:
