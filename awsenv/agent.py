@@ -293,7 +293,7 @@ class Agent:
                 kind = json.loads(key)[0]
             except (ValueError, IndexError, TypeError):
                 continue
-            if isinstance(entry, dict) and kind in ("session", "role"):
+            if isinstance(entry, dict) and kind in ("session", "role", "sso"):
                 sessions.append({"profile": key_profile(key), "kind": kind, "expires": entry.get("Expiration")})
         return {
             "pid": os.getpid(),

@@ -6,7 +6,10 @@ A role is watched when a shell resolves it (the `watch` of a `get`) or an endpoi
 token serves it. The agent renews it ahead of the hook's window, from a cached MFA
 session or parent role session only: the resolver runs keyless, so anything that
 needs the long-term key or an MFA code stops with NeedsUser and waits for the user's
-shell to bring a new session (a `put`). Renewal can't spin:
+shell to bring a new session (a `put`). An SSO profile is watched the same way: its
+role credentials are renewed from the token in the keyring (refreshed with the
+refresh token when it has run out), and a sign-in is the user's to do. Renewal
+can't spin:
 
 - a renewal must buy at least GAIN seconds, so a role that AWS caps below the window
   is renewed once per lifetime, shortly before its end;
@@ -33,6 +36,7 @@ from .session import (
     env_seconds,
     role_key,
     session_key,
+    sso_key,
 )
 
 GAIN = 120  # seconds a renewal must add, or it is not worth an STS call
@@ -74,18 +78,22 @@ class Watch:
         return window + 60 + _setting("AWSENV_BROKER_LEAD", 300)
 
 
-def renewable_from(chain: list, sessions: dict, now: float | None = None) -> str | None:
+def renewable_from(config: AwsConfig, chain: list, sessions: dict, now: float | None = None) -> str | None:
     """The cache key of the session from which the agent can renew this role by itself,
     or None. That session's end is when the user must act. Whatever needs the key plus
-    a code (a role for more than an hour straight from the key) stays with the shell."""
-    top = chain[0]
-    if not top.is_role:
+    a code (a role for more than an hour straight from the key) stays with the shell.
+    An SSO profile's role credentials are that session for the roles built on them,
+    and for the profile itself: the agent renews them from the stored token while it
+    lasts, and the user must act once they end with no token to renew them."""
+    top, base = chain[0], chain[-1]
+    if base.is_sso:
+        key = sso_key(base, config.portal(base))
+    elif not top.is_role:
         return None
-    serial = chain_serial(chain)
-    base = chain[-1]
-    if not chain[1].is_role and top.mfa_serial and (top.duration_seconds or DEFAULT_ROLE_DURATION) > CHAINED_ROLE_CAP:
+    elif not chain[1].is_role and top.mfa_serial and (top.duration_seconds or DEFAULT_ROLE_DURATION) > CHAINED_ROLE_CAP:
         return None
-    key = session_key(base.name, serial)
+    else:
+        key = session_key(base.name, chain_serial(chain))
     entry = sessions.get(key)
     expiration = entry.get("Expiration") if isinstance(entry, dict) else None
     if not isinstance(expiration, (int, float)) or expiration <= (time.time() if now is None else now):
@@ -217,7 +225,12 @@ class Broker:
                             publish=self.agent.replace)
         chain = config.chain(watch.profile)
         top = chain[0]
-        watch.cache_key = role_key(top, chain_serial(chain)) if top.is_role else session_key(top.name, top.mfa_serial)
+        if top.is_role:
+            watch.cache_key = role_key(top, chain_serial(chain))
+        elif top.is_sso:
+            watch.cache_key = sso_key(top, config.portal(top))
+        else:
+            watch.cache_key = session_key(top.name, top.mfa_serial)
         return resolver, chain
 
     def _cached(self, watch: Watch, need: float) -> Credentials | None:
@@ -235,13 +248,14 @@ class Broker:
         try:
             resolver, chain = self._setup(watch)
             top = chain[0]
-            if not top.is_role:
+            if not top.is_role and not top.is_sso:
                 # A base profile's session is served as it is: only the user renews it.
                 cached = self._cached(watch, 0)
                 watch.state, watch.due = "served as it is", float("inf")
                 watch.expires = cached.expiration if cached else None
                 return cached is not None and cached.ttl() > need
-            best = min(top.duration_seconds or DEFAULT_ROLE_DURATION, CHAINED_ROLE_CAP)
+            # The permission set, which awsenv can't see, decides an SSO profile's length.
+            best = float("inf") if top.is_sso else min(top.duration_seconds or DEFAULT_ROLE_DURATION, CHAINED_ROLE_CAP)
             cached = self._cached(watch, 0)
             if cached is not None and cached.ttl() > min(need, best - GAIN):
                 self._schedule(watch, cached)

@@ -56,3 +56,8 @@ class Cancelled(AwsenvError):
 class NeedsUser(AwsenvError):
     """Only the user can go on: a new MFA session or the long-term key is needed, which
     the agent never holds."""
+
+
+class SignInNeeded(SsoError, NeedsUser):
+    """An IAM Identity Center token is gone and can't be renewed: only a new sign-in by
+    the user goes on. The agent waits for it, as it waits for a new MFA session."""

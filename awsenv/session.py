@@ -128,8 +128,9 @@ def refresh_window() -> int:
 
 
 def watch_for(config: AwsConfig, chain: list[Profile]) -> dict | None:
-    """What the agent needs to renew this role by itself; None for a base profile."""
-    return watch_of(config, chain) if chain[0].is_role else None
+    """What the agent needs to renew this role (or SSO profile's role credentials) by
+    itself; None for a base profile, whose session only the user renews."""
+    return watch_of(config, chain) if chain[0].is_role or chain[0].is_sso else None
 
 
 def watch_of(config: AwsConfig, chain: list[Profile]) -> dict:
@@ -396,8 +397,7 @@ class Resolver:
         # An explicit --duration asks for a session of that length, not a cached one.
         explicit = top and self.request.duration is not None
         found = None if explicit else self.cached(key, need_ttl)
-        if found is None and top and self._agent and self._watch and not self.request.refresh \
-                and self.request.duration is None:
+        if found is None and top:
             found = self._renewed_by_agent(key, need_ttl)
         if found is not None:
             return found
@@ -444,7 +444,9 @@ class Resolver:
 
     def _renewed_by_agent(self, key: str, need_ttl: float) -> Credentials | None:
         """The running agent renews the role with its warm STS client, from the cached
-        sessions, instead of this process importing botocore."""
+        sessions (or the stored SSO token), instead of this process importing botocore."""
+        if not (self._agent and self._watch) or self.request.refresh or self.request.duration is not None:
+            return None
         from . import agent
 
         answer = agent.ask({"op": "renew", "watch": self._watch, "need": need_ttl}, RENEW_TIMEOUT)
@@ -456,9 +458,12 @@ class Resolver:
 
     def mfa_session(self, base: Profile, request: Request, serial: str | None = None,
                     need_ttl: float = SOURCE_MIN_TTL) -> Credentials:
-        """The base profile's (MFA) session, for commands that call IAM with it, and for
-        server mode, where it is what the agent renews roles from."""
+        """The base profile's session (an MFA session, or an SSO profile's role
+        credentials), for commands that call IAM with it, and for server mode, where it
+        is what the agent renews roles from."""
         self.request = request
+        if base.is_sso:
+            return self._sso_session(base, need_ttl)
         return self._mfa_session(base, serial or base.mfa_serial, need_ttl, None, base.name)
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
@@ -468,7 +473,7 @@ class Resolver:
                     f"profile {profile.name!r} is an IAM Identity Center profile: its permission set, "
                     "not --duration, decides how long its credentials last"
                 )
-            return self._sso_session(profile, need_ttl)
+            return self._sso_session(profile, need_ttl, top)
         explicit = self.request.duration if top else None
         duration = explicit or env_duration("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL)
         return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name, fresh=bool(explicit))
@@ -482,16 +487,20 @@ class Resolver:
             self._sign_in = SignIn(self.vault)
         return self._sign_in
 
-    def _sso_session(self, profile: Profile, need_ttl: float) -> Credentials:
+    def _sso_session(self, profile: Profile, need_ttl: float, top: bool = False) -> Credentials:
         """Role credentials from GetRoleCredentials, cached like an STS session. The
-        prompt hook (a request with a note) asks before it opens a browser."""
+        prompt hook (a request with a note) asks before it opens a browser; the agent
+        (keyless) never asks: it renews from the stored token or waits for the user."""
         portal = self.config.portal(profile)
         key = sso_key(profile, portal)
         found = self.cached(key, need_ttl)
+        if found is None and top:
+            found = self._renewed_by_agent(key, need_ttl)
         if found is not None:
             return found
+        prompt = self.request.prompt and not self.keyless
         creds = self.sign_in.role_credentials(
-            profile, portal, prompt=self.request.prompt, ask_first=bool(self.request.note), note=self.request.note
+            profile, portal, prompt=prompt, ask_first=bool(self.request.note), note=self.request.note
         )
         self._store(key, creds)
         return creds

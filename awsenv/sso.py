@@ -17,7 +17,7 @@ import time
 
 from .config import AwsConfig, Portal, Profile
 from .creds import Credentials
-from .errors import AwsenvError, AwsError, Cancelled, SsoError
+from .errors import AwsenvError, AwsError, Cancelled, SignInNeeded, SsoError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,7 +97,8 @@ class SignIn:
     def token(self, portal: Portal, for_profile: str, prompt: bool = True, ask_first: bool = False,
               note: str = "") -> str:
         """A valid access token. Signs in on the terminal only when the stored token is
-        gone and cannot be renewed; `ask_first` (the prompt hook) asks before that."""
+        gone and cannot be renewed; `ask_first` (the prompt hook) asks before that.
+        Without `prompt` (the agent, or no terminal wanted) that is SignInNeeded."""
         doc = self.load(portal)
         if _valid(doc.get("token"), self.clock()):
             return doc["token"]["accessToken"]
@@ -106,7 +107,7 @@ class SignIn:
             return renewed
         hint = login_hint(portal, for_profile)
         if not prompt:
-            raise SsoError(f"profile {for_profile!r} needs a new IAM Identity Center sign-in ({portal.label}); run `{hint}`")
+            raise SignInNeeded(f"profile {for_profile!r} needs a new IAM Identity Center sign-in ({portal.label}); run `{hint}`")
         if not self.terminal.available:
             raise SsoError(
                 f"profile {for_profile!r} needs an IAM Identity Center sign-in ({portal.label}) and there is "

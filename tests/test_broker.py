@@ -136,8 +136,8 @@ AGE = """
 import json, sys, time
 from awsenv import agent
 from awsenv.vault import Vault
-profile, left = sys.argv[1], int(sys.argv[2])
-prefix = json.dumps(["role", profile])[:-1] + ","
+profile, left, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+prefix = json.dumps([kind, profile])[:-1] + ","
 def change(doc):
     for key, entry in doc.items():
         if key.startswith(prefix):
@@ -146,10 +146,11 @@ Vault().update_sessions(change, agent.push)
 """
 
 
-def age(world, profile: str, left: int) -> None:
-    """Time passing, for a role session: its cached expiry moves to `left` seconds from
-    now, in the keyring and the agent, as the next write would carry it."""
-    subprocess.run([sys.executable, "-c", AGE, profile, str(left)], env=world.env, check=True, timeout=30)
+def age(world, profile: str, left: int, kind: str = "role") -> None:
+    """Time passing, for a role session (or an SSO profile's credentials, kind "sso"):
+    its cached expiry moves to `left` seconds from now, in the keyring and the agent,
+    as the next write would carry it."""
+    subprocess.run([sys.executable, "-c", AGE, profile, str(left), kind], env=world.env, check=True, timeout=30)
 
 
 def wait_until(check, timeout: float = 15.0, what: str = "it"):

@@ -18,7 +18,8 @@ import urllib.request
 import pytest
 
 from sso_server import ACCOUNTS, REGION, START_URL, SsoServer
-from test_core import secrets_on_disk, use
+from conftest import BIN
+from test_core import env_after, secrets_on_disk, use
 from terminal import now
 from test_hygiene import federation  # noqa: F401 - the fixture
 from test_shells import INTERACTIVE, export
@@ -410,15 +411,28 @@ def test_no_terminal_and_no_valid_token(world, sso):
 SIGN_IN_QUESTION = "Sign in to sso-session corp for sandbox"
 
 
-def start_short_sandbox(world, sso, term, shell):
+def start_short_sandbox(world, sso, term, shell, use: str = "awsenv use sandbox"):
     """A shell whose sandbox credentials have 15 minutes left, not yet due (window 600 s)."""
     sso.server.role_ttl = 900
     world.ok("sso", "login", "corp")
     t = term(shell)
-    t.run("awsenv use sandbox")
+    t.run(use)
     assert 0 < t.number("AWSENV_EXPIRES") - now() <= 900
     sso.server.role_ttl = 3600
     return t
+
+
+def sign_in_again_at_the_hooks_question(t, sso, shell, note: str) -> None:
+    """The portal ended the sign-in; the hook, told to renew, asks; the user says yes."""
+    sso.server.expire_access_tokens()
+    sso.server.revoke_refresh_tokens()
+    t.child.send(export(shell, "AWSENV_REFRESH_WINDOW", "1000") + "\r")
+    t.expect(SIGN_IN_QUESTION)
+    assert re.search(note, t.output), t.output[-400:]
+    t.child.send("y\r")
+    t.prompt()
+    assert t.number("AWSENV_EXPIRES") - now() > 1000
+    assert len(sso.browsed()) == 2
 
 
 @pytest.mark.parametrize("shell", ["bash"])
@@ -434,16 +448,9 @@ def test_hook_renews_silently_while_the_token_is_valid(world, sso, term, shell):
 @pytest.mark.parametrize("shell", INTERACTIVE)
 def test_hook_asks_to_sign_in_again_when_the_token_cannot_be_renewed(world, sso, term, shell):
     t = start_short_sandbox(world, sso, term, shell)
-    sso.server.expire_access_tokens()
-    sso.server.revoke_refresh_tokens()
-    t.child.send(export(shell, "AWSENV_REFRESH_WINDOW", "1000") + "\r")
-    t.expect(SIGN_IN_QUESTION)
-    assert re.search(r"credentials of sandbox expire in 1[45]m", t.output), t.output[-400:]
-    t.child.send("y\r")
-    t.prompt()
-    assert t.number("AWSENV_EXPIRES") - now() > 1000
+    sign_in_again_at_the_hooks_question(t, sso, shell, r"credentials of sandbox expire in 1[45]m")
     assert t.value("AWSENV_PROFILE") == "sandbox"
-    assert len(sso.browsed()) == 2 and sso.server.operations()[-1] == "GetRoleCredentials"
+    assert sso.server.operations()[-1] == "GetRoleCredentials"
     mark = len(t.output)
     t.run("")
     assert SIGN_IN_QUESTION not in t.output[mark:]
@@ -465,6 +472,110 @@ def test_hook_sign_in_skipped_with_an_empty_answer_until_expiry(world, sso, term
     assert SIGN_IN_QUESTION not in t.output[mark:]
     assert t.value("AWS_ACCESS_KEY_ID") == key and 0 < t.number("AWSENV_EXPIRES") - now() <= 900
     assert len(sso.browsed()) == 1 and sso.server.operations().count("StartDeviceAuthorization") == 1
+
+
+# 4c. the agent renews them; the endpoint serves them --------------------------------------------
+def test_the_agent_renews_sso_credentials_from_the_stored_token_ahead_of_need(world, sso):
+    from test_broker import watched, wait_until
+    from test_structure import HEAVY, heavy, imported, wait_for_agent
+
+    # Credentials of 15 minutes: inside the agent's lead (window 600 + 60 + 300) at once.
+    sso.server.role_ttl = 900
+    world.ok("sso", "login", "corp")
+    first = use(world, "sandbox")
+    wait_for_agent(world)
+    # The portal stopped taking the access token (the keyring still thinks it good): the
+    # agent must renew it with the refresh token, and store what it got.
+    old = sso.keyring_item()["token"]
+    sso.server.expire_access_tokens()
+    sso.server.role_ttl = 3600
+    sso.server.calls.clear()
+    second = use(world, "sandbox")  # served by the agent, which now watches sandbox
+    assert second["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
+    wait_until(lambda: watched(world, "sandbox").get("renewals"), what="the agent's renewal")
+    assert sso.server.operations() == ["GetRoleCredentials", "CreateToken", "GetRoleCredentials"]
+    assert sso.server.calls[1][1]["grantType"] == "refresh_token"
+    assert watched(world, "sandbox")["state"] == "fresh"
+    new = sso.keyring_item()["token"]
+    assert new["refreshToken"] != old["refreshToken"] and new["accessToken"] in sso.server.issued
+    assert len(sso.browsed()) == 1, "no new sign-in"
+
+    # The prompt hook finds the credentials due: its refresh is a cache hit.
+    sso.server.calls.clear()
+    due = {"AWSENV_PROFILE": "sandbox", "AWSENV_EXPIRES": first["AWSENV_EXPIRES"],
+           "AWS_ACCESS_KEY_ID": first["AWS_ACCESS_KEY_ID"], "PYTHONPROFILEIMPORTTIME": "1"}
+    done = world.ok("refresh", "--shell", "bash", env=due)
+    assert sso.server.operations() == [] and world.moto.actions() == []
+    assert heavy(imported(done.stderr), HEAVY) == [], "no SDK and no keyring at the prompt"
+    renewed = env_after(world, done.stdout)
+    assert renewed["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1] != first["AWS_ACCESS_KEY_ID"]
+    assert int(renewed["AWSENV_EXPIRES"]) - time.time() > 3000
+    assert secrets_on_disk(world, *sso.server.issued) == []
+
+
+def test_the_agent_waits_for_the_user_when_only_a_sign_in_would_do(world, sso):
+    from test_broker import age, watched, wait_until
+    from test_structure import wait_for_agent
+
+    world.ok("sso", "login", "corp")
+    use(world, "sandbox")
+    wait_for_agent(world)
+    use(world, "sandbox")  # through the agent: it watches sandbox
+    wait_until(lambda: watched(world, "sandbox").get("state") == "fresh", what="watching")
+    sso.server.expire_access_tokens()
+    sso.server.revoke_refresh_tokens()
+    sso.server.calls.clear()
+    age(world, "sandbox", 500, kind="sso")
+    wait_until(lambda: watched(world, "sandbox").get("state") == "needs the user", what="giving up")
+    # It tried the token, then the refresh token; it never starts a sign-in itself.
+    assert sso.server.operations() == ["GetRoleCredentials", "CreateToken"]
+    time.sleep(1)
+    assert len(sso.server.operations()) == 2, "no retries while only the user can act"
+    assert len(sso.browsed()) == 1
+    # A new sign-in by the user is what the agent waited for.
+    world.ok("sso", "login", "corp")
+    assert use(world, "sandbox")["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1]
+
+
+def test_use_server_serves_sso_credentials_and_the_agent_renews_them(world, sso):
+    from test_broker import age, wait_until
+    from test_endpoint import STATIC, caller, served
+
+    world.ok("sso", "login", "corp")
+    env = served(world, "sandbox")
+    for name in STATIC:
+        assert name not in env
+    assert 3500 < int(env["AWSENV_EXPIRES"]) - time.time() <= 3600
+
+    def signer() -> str:
+        world.moto.calls.clear()
+        done = caller(world, env, sys.executable, "-c", "import boto3; boto3.client('sts').get_caller_identity()")
+        assert done.returncode == 0, done.stderr
+        (call,) = [c for c in world.moto.calls if c.action == "GetCallerIdentity"]
+        return call.key_id
+
+    assert signer() == sso.server.role_keys[-1]
+    first = sso.server.role_keys[-1]
+    # The credentials near their end: the agent renews them from the stored token, and the
+    # endpoint hands out the new ones.
+    age(world, "sandbox", 100, kind="sso")
+    wait_until(lambda: len(sso.server.role_keys) > 1 and sso.server.role_keys[-1] != first, what="the renewal")
+    assert signer() == sso.server.role_keys[-1] != first
+    # A role chained from the SSO profile: the prompt's time is the SSO credentials' end,
+    # from which the agent renews the role.
+    chained = served(world, "sso-dev")
+    assert caller(world, chained, str(BIN / "aws"), "sts", "get-caller-identity").returncode == 0
+    assert 3000 < int(chained["AWSENV_EXPIRES"]) - time.time() <= 3600
+
+
+@pytest.mark.parametrize("shell", ["bash", "fish"])
+def test_server_mode_hook_asks_to_sign_in_when_the_token_cannot_be_renewed(world, sso, term, shell):
+    world.env["AWSENV_BROKER_LEAD"] = "0"  # the agent leaves these 15 minutes alone
+    t = start_short_sandbox(world, sso, term, shell, "awsenv use sandbox --server")
+    assert t.number("AWSENV_SERVED") > 0
+    sign_in_again_at_the_hooks_question(t, sso, shell, r"sandbox's endpoint renews from ends in 1[45]m")
+    t.run("aws sts get-caller-identity --output text --query Account")
+    assert sso.server.role_keys[-1] in {c.key_id for c in world.moto.calls if c.action == "GetCallerIdentity"}
 
 
 # 5. logout, import, profiles, doctor -------------------------------------------------------------

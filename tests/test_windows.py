@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from conftest import AWSENV, BIN
 from test_quoting import ps_assignments
+from test_sso import portal, sso  # noqa: F401 - the fixtures
 
 SITECUSTOMIZE = r'''
 import os, sys, types
@@ -220,3 +222,40 @@ def test_windows_split_reverses_what_python_passes_to_windows(args):
     from awsenv.session import windows_split
 
     assert windows_split(subprocess.list2cmdline([r"C:\tools\x.exe", *args])) == [r"C:\tools\x.exe", *args]
+
+
+def test_sso_sign_in_and_the_hooks_re_prompt_on_a_windows_console_in_powershell(world, sso, windows):
+    """IAM Identity Center as PowerShell on Windows meets it: the sign-in and the hook's
+    question on the console (CONIN$/CONOUT$), the browser kept off stdout, and what
+    `refresh --shell pwsh` prints parsed as PowerShell: the new credentials after "y",
+    only the next check after an empty answer."""
+    sso.server.role_ttl = 300  # due for the hook at once
+    done = windows("sso", "login", "corp")
+    assert done.returncode == 0, done.stderr
+    assert "signed in to sso-session corp" in done.stderr and done.stdout == ""
+    done = windows("use", "sandbox", "--shell", "pwsh")
+    assert done.returncode == 0, done.stderr
+    first = dict(ps_assignments(done.stdout))
+    assert first["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1] and first["AWSENV_PROFILE"] == "sandbox"
+    sso.server.role_ttl = 3600
+
+    def hook(answer: str, window: int) -> tuple[subprocess.CompletedProcess, int]:
+        sso.server.expire_access_tokens()
+        sso.server.revoke_refresh_tokens()
+        (windows.console / "CONIN$").write_text(answer)
+        expires = int(time.time()) + 300
+        state = {"AWSENV_PROFILE": "sandbox", "AWSENV_EXPIRES": str(expires),
+                 "AWS_ACCESS_KEY_ID": first["AWS_ACCESS_KEY_ID"], "AWSENV_REFRESH_WINDOW": str(window)}
+        return windows("refresh", "--shell", "pwsh", **state), expires
+
+    done, _expires = hook("y\n", 600)
+    assert done.returncode == 0, done.stderr
+    assert "Sign in to sso-session corp for sandbox in the browser? [y/N]" in (windows.console / "CONOUT$").read_text()
+    renewed = dict(ps_assignments(done.stdout))  # the browser's chatter is not in it
+    assert renewed["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1] != first["AWS_ACCESS_KEY_ID"]
+    assert len(sso.browsed()) == 2
+
+    done, expires = hook("\n", 4000)  # the new credentials' hour is inside this window
+    assert done.returncode == 0, done.stderr
+    assert ps_assignments(done.stdout) == [("AWSENV_NEXT_CHECK", str(expires))]
+    assert "sandbox not renewed" in done.stderr and len(sso.browsed()) == 2

@@ -59,7 +59,7 @@ def _describe(status: dict) -> str:
     for entry in sessions:
         expires = entry.get("expires")
         left = format_ttl(expires - now) if isinstance(expires, (int, float)) else "?"
-        kind = "MFA session" if entry["kind"] == "session" else "role session"
+        kind = {"session": "MFA session", "sso": "IAM Identity Center credentials"}.get(entry["kind"], "role session")
         lines.append(f"  {entry['profile']}: {kind}, {left} left")
     if not sessions:
         lines.append("  no cached sessions")

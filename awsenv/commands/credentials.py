@@ -105,14 +105,14 @@ def serve(config: AwsConfig, name: str, request: Request, adhoc: dict[str, str],
 
     resolver = Resolver(config)
     chain = config.chain(name)
-    if base_ttl is not None and renewable_from(chain, resolver.sessions):
+    if base_ttl is not None and renewable_from(config, chain, resolver.sessions):
         resolver.mfa_session(chain[-1], request, serial=chain_serial(chain), need_ttl=base_ttl)
     creds, chain = resolver.resolve(request)
     try:
         resolver.save()
     except AwsenvError as err:
         print(f"awsenv: warning: the session was not cached: {err}", file=sys.stderr)
-    base = renewable_from(chain, resolver.sessions)
+    base = renewable_from(config, chain, resolver.sessions)
     act_by = int(resolver.sessions[base]["Expiration"]) if base else creds.expiration
     if act_by is None:
         raise UsageError(f"profile {name!r} gives credentials without an expiry; use it without --server")
