@@ -36,7 +36,7 @@ import sys
 # cached switch milliseconds it doesn't have.
 import _socket
 
-from .runtime import runtime_dir
+from .runtime import process_gone, runtime_dir
 
 CONNECT_TIMEOUT = 0.5
 MAX_MESSAGE = 1 << 20
@@ -119,31 +119,12 @@ def stop(path=None) -> bool:
         return False
     pid = answer.get("pid")
     deadline = time.monotonic() + STOP_WAIT
-    while isinstance(pid, int) and not _exited(pid) and time.monotonic() < deadline:
+    while isinstance(pid, int) and not process_gone(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
     return True
 
 
 STOP_WAIT = 3.0
-
-
-def _exited(pid: int) -> bool:
-    """Whether the process is gone. A zombie counts as gone: where no one reaps it (a
-    container's PID 1 may not), `kill -0` would still find it."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stream:
-            return stream.read().rpartition(")")[2].split()[:1] == ["Z"]
-    except FileNotFoundError:
-        return True
-    except OSError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 def ask(message: dict, timeout: float | None = None) -> dict | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
@@ -19,6 +18,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .creds import Credentials, rfc3339
+from .runtime import process_gone
 
 PATH = "/awsenv/credentials"
 TOKEN_BYTES = 32  # 256 bits
@@ -37,15 +37,7 @@ class Grant:
     def alive(self, now: float) -> bool:
         if now >= self.until:
             return False
-        if self.owner is None:
-            return True
-        try:
-            os.kill(self.owner, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return self.owner is None or not process_gone(self.owner)
 
 
 class Endpoint:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 
 
 def runtime_dir() -> str | None:
@@ -41,3 +42,25 @@ def _windows_dir() -> str | None:
     except OSError:
         return None
     return path if stat.S_ISDIR(info.st_mode) else None
+
+
+def process_gone(pid: int) -> bool:
+    """Whether the process is gone. A zombie counts as gone: where no one reaps it (a
+    container's PID 1 may not), `kill -0` would still find it. POSIX only, as the agent
+    is: on Windows, os.kill(pid, 0) would end the process."""
+    if sys.platform == "win32":
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stream:
+            return stream.read().rpartition(")")[2].split()[:1] == ["Z"]
+    except FileNotFoundError:
+        return True
+    except OSError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False

@@ -170,6 +170,41 @@ def test_exec_server_serves_the_command_and_revokes_the_token_when_it_ends(world
     assert json.loads(cli.stdout)["Arn"].startswith(ROLE.format("dev"))
 
 
+NEGLECTFUL_PARENT = """
+import subprocess, sys, time
+child = subprocess.Popen(sys.argv[1:])
+print(child.pid, flush=True)
+time.sleep(120)  # never reaps it, as a container's PID 1 may not
+"""
+
+
+def test_a_killed_exec_server_left_a_zombie_and_its_token_dies_anyway(world, tmp_path):
+    world.add_keys()
+    world.run("use", "dev", "--mfa-code", "123456", "--shell", "bash")
+    wait_for_agent(world)
+    seen = tmp_path / "seen"
+    probe = f"import json, os, time; open({str(seen)!r}, 'w').write(json.dumps(dict(os.environ))); time.sleep(120)"
+    parent = subprocess.Popen([sys.executable, "-c", NEGLECTFUL_PARENT, BIN / "awsenv", "exec", "--server", "dev",
+                               "--", sys.executable, "-c", probe], env=world.env, stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    try:
+        owner = int(parent.stdout.readline())
+        deadline = time.monotonic() + 30
+        while not seen.exists() or not seen.read_text():
+            assert time.monotonic() < deadline, "the command never started"
+            time.sleep(0.05)
+        env = json.loads(seen.read_text())
+        uri, token = env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+        assert fetch(uri, token)[0] == 200
+        os.kill(owner, signal.SIGKILL)  # awsenv gets no chance to revoke it
+        while open(f"/proc/{owner}/stat").read().rpartition(")")[2].split()[0] != "Z":
+            time.sleep(0.02)
+        assert fetch(uri, token)[0] == 403, "the token outlived the exec that owned it"
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+
+
 def test_server_mode_is_refused_without_the_agent(world):
     world.add_keys()
     for argv in (("use", "dev", "--server", "--shell", "bash"), ("exec", "--server", "dev", "--", "true")):
