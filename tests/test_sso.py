@@ -740,6 +740,8 @@ def test_a_day_of_use_leaves_no_token_refresh_token_or_client_secret_on_disk(wor
     t.run("awsenv use sandbox")
     t.run("export AWSENV_REFRESH_WINDOW=1000")  # the hook renews in place
     assert t.value("AWSENV_PROFILE") == "sandbox"
+    t.run("awsenv use sso-dev --server")  # the agent renews from the token in the keyring
+    assert "assumed-role/dev/" in t.run("aws sts get-caller-identity --query Arn --output text")
     # Afternoon: the portal ended the sign-in; a new one through the browser.
     sso.server.expire_access_tokens()
     sso.server.revoke_refresh_tokens()
