@@ -45,19 +45,15 @@ completions: $(VENV)/.demo
 bench: $(VENV)/.demo
 	$(BIN)/python bench/bench.py
 
-# Mutation testing (optional, slow, not in CI): mutmut changes one thing at a time in
-# the modules below, in place, and runs the tests that cover them; a mutant the tests
-# don't notice "survives". MUTATE and MUTANT_TESTS may be narrowed on the command line,
-# e.g. `make mutants MUTATE=awsenv/mfa.py MUTANT_TESTS=tests/test_audit.py`.
-MUTATE       ?= awsenv/shells/,awsenv/mfa.py,awsenv/session.py,awsenv/environ.py,awsenv/runtime.py,awsenv/agent.py
-MUTANT_TESTS ?= tests/test_quoting.py tests/test_audit.py tests/test_core.py tests/test_edges.py \
-                tests/test_hostile_profile.py tests/test_shells.py
+# Mutation testing (optional, slow, not in CI): cosmic-ray changes one thing at a time
+# in the units of mutants/run.py (shells/, environ, mfa, session, runtime and the
+# agent's safety checks), in place, and runs the tests that cover each; a mutant the
+# tests don't notice "survives". Results are kept in .mutants/, so an interrupted run
+# goes on where it stopped; `make mutants UNITS=mfa` runs one unit.
+UNITS ?=
 mutants: install
-	$(BIN)/pip install --quiet -e '.[test,mutants]' --config-settings editable_mode=compat
-	find awsenv -name __pycache__ -prune -exec rm -rf {} +
-	PYTHONDONTWRITEBYTECODE=1 CI=true $(BIN)/mutmut run --paths-to-mutate '$(MUTATE)' \
-	    --runner '$(BIN)/python -m pytest -x -q -p no:cacheprovider $(MUTANT_TESTS)' || true
-	$(BIN)/mutmut results
+	@$(EDITABLE) '.[test,mutants]'
+	$(BIN)/python mutants/run.py $(UNITS)
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .mutmut-cache html
+	rm -rf $(VENV) build *.egg-info .pytest_cache .mutants

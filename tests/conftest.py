@@ -109,7 +109,7 @@ class World:
 
 
 @pytest.fixture
-def world(moto, tmp_path):
+def world(moto, tmp_path, request):
     moto.reset()
     people = create_account(moto.url)
     moto.calls.clear()
@@ -137,12 +137,21 @@ def world(moto, tmp_path):
         "XDG_DATA_HOME": str(home / ".local" / "share"),
         "XDG_CACHE_HOME": str(home / ".cache"),
         **keyring.env(),
+        **mutants_coverage(request),
     }
     w = World(tmp_path, home, tmp, env, moto, people, keyring)
     w.write_config(config_text(people["alice"].mfa_serial, WEIRD))
     yield w
     keyring.stop()
     shutil.rmtree(runtime, ignore_errors=True)
+
+
+def mutants_coverage(request) -> dict[str, str]:
+    """`make mutants` measures which test reaches which line of awsenv, in the programs
+    a test starts too: they carry the coverage settings and the test's id. Empty
+    otherwise."""
+    config = os.environ.get("COVERAGE_PROCESS_START")
+    return {"COVERAGE_PROCESS_START": config, "AWSENV_MUTANT_CONTEXT": request.node.nodeid} if config else {}
 
 
 class Hanging:

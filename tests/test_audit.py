@@ -358,6 +358,34 @@ def test_the_agent_exits_when_its_socket_is_removed(world):
     assert wait_gone(pid), "the agent outlived its socket"
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signalled_agent_exits_and_removes_its_socket(world, signum):
+    """Mutation (cosmic-ray): the signal handlers not installed. Killed by TERM, HUP or
+    INT, the agent must still run its cleanup: its socket goes, and its tokens with it."""
+    world.add_keys()
+    world.ok("use", "ci", "--shell", "bash")
+    wait_for_agent(world)
+    (pid,) = agent_pids(world)
+    os.kill(pid, signum)
+    assert wait_gone(pid), "the agent outlived the signal"
+    assert not agent_socket(world).exists(), "a signalled agent left its socket behind"
+
+
+def test_without_so_peercred_the_private_directory_is_the_guard(monkeypatch):
+    """Mutation (cosmic-ray): `return True` made False where the OS has no SO_PEERCRED
+    (macOS): the agent would refuse its own user. The 0700 directory guards it there."""
+    import socket
+
+    from awsenv import agent
+
+    class Conn:
+        def getsockopt(self, *args):
+            raise AssertionError("no SO_PEERCRED to ask")
+
+    monkeypatch.delattr(socket, "SO_PEERCRED")
+    assert agent._peer_is_us(Conn()) is True
+
+
 # the MFA code memory ----------------------------------------------------------------------
 class NoTerminal:
     available = False
