@@ -14,7 +14,10 @@ Results stay in .mutants/UNIT.sqlite; a second run only does what is left. Usage
 Which tests run for a mutant is decided by coverage, measured once before the first
 mutant (in the pytest process per test function, and in every awsenv process a test
 starts, which conftest labels with the test's id): only the tests that reach the
-mutated line run, so a mutant costs seconds rather than the whole suite. A mutant on a
+mutated line run, so a mutant costs seconds rather than the whole suite. A line that
+a hundred tests reach would still cost minutes: a first pass runs at most 6 of them,
+the unit's own and the narrowest first, and a second pass runs the survivors again
+with up to 40. A mutant on a
 line no test reaches survives, and is listed as such.
 
     python mutants/run.py [UNIT ...]        run (all units by default), then report
@@ -117,7 +120,17 @@ def run(unit: str) -> None:
     started = time.monotonic()
     # CI=true: a missing tool fails a test rather than skipping it (a skip would "kill" nothing).
     env = {**os.environ, "CI": "true", "PYTHONDONTWRITEBYTECODE": "1"}
-    subprocess.run([tool("cosmic-ray"), "exec", str(cfg), str(db)], cwd=ROOT, check=True, env=env)
+    # Two passes: every mutant with a few tests, then the survivors with many more.
+    for cap in (FIRST_PASS, SECOND_PASS):
+        if cap == SECOND_PASS:
+            with sqlite3.connect(db) as conn:
+                again = conn.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED' AND output LIKE ?",
+                                     (f"%running {FIRST_PASS} of the %",)).rowcount
+            if not again:
+                break
+            print(f"mutants: {unit}: {again} survivors again, with up to {SECOND_PASS} tests each", flush=True)
+        subprocess.run([tool("cosmic-ray"), "exec", str(cfg), str(db)], cwd=ROOT, check=True,
+                       env={**env, "AWSENV_MUTANTS_TESTS": str(cap)})
     print(f"mutants: {unit}: done in {time.monotonic() - started:.0f} s", flush=True)
 
 
@@ -155,7 +168,7 @@ def report(unit: str) -> tuple[int, int, list[str]]:
 
 # which tests reach which line ------------------------------------------------------------
 MAP = WORK / "tests.json"
-MAX_TESTS = 10
+FIRST_PASS, SECOND_PASS = 6, 40  # tests run per mutant
 PTH = "awsenv_mutants_coverage.pth"
 
 
@@ -303,7 +316,7 @@ def test_mutant() -> int:
         print("mutants: no test reaches the mutated line")
         return 0
     # A line every test reaches (the agent's main loop) would cost the whole suite: at
-    # most MAX_TESTS run. First those of the unit's own test files, in their order, and
+    # most AWSENV_MUTANTS_TESTS run (see run()). First those of the unit's own test files, in their order, and
     # in each the narrowest first (those that reach the fewest lines of awsenv: the test
     # written for a behaviour, before the end-to-end ones).
     unit = next((u for u, (module, _f, _t) in UNITS.items() if path and path.startswith(module)), None)
@@ -311,7 +324,7 @@ def test_mutant() -> int:
     rank = {name: i for i, name in enumerate(own)}
     size = breadth(reach)
     tests.sort(key=lambda t: (rank.get(t.split("::")[0], len(own)), size.get(t, 0)))
-    chosen = tests[:MAX_TESTS]
+    chosen = tests[:int(os.environ.get("AWSENV_MUTANTS_TESTS") or FIRST_PASS)]
     print(f"mutants: running {len(chosen)} of the {len(tests)} tests that reach the mutated lines", flush=True)
     return subprocess.run([*PYTEST.split(), *chosen], cwd=ROOT).returncode
 

@@ -386,6 +386,22 @@ def test_without_so_peercred_the_private_directory_is_the_guard(monkeypatch):
     assert agent._peer_is_us(Conn()) is True
 
 
+def test_a_write_drops_expired_sessions_from_the_keyring(world):
+    """Mutation (cosmic-ray): the loop in Resolver.save that drops expired entries made
+    empty. Expired credentials must not pile up in the keyring item."""
+    from test_broker import age
+    from test_edges import keyring_get
+
+    world.add_keys()
+    use(world, "ci")
+    age(world, "ci", -10, kind="session")  # the ci session has ended
+    assert any(json.loads(key)[1] == "ci" for key in json.loads(keyring_get(world, "sessions")))
+    use(world, "dev", "--mfa-code", "123456")  # the next write
+    doc = json.loads(keyring_get(world, "sessions"))
+    profiles = [json.loads(key)[1] for key in doc if key.startswith("[")]
+    assert "ci" not in profiles and {"jump", "dev"} <= set(profiles), profiles
+
+
 # the MFA code memory ----------------------------------------------------------------------
 class NoTerminal:
     available = False
