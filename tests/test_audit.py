@@ -338,6 +338,18 @@ def test_a_runtime_dir_that_is_not_private_is_not_used(world, problem):
         shutil.rmtree(base, ignore_errors=True)
 
 
+def test_a_runtime_dir_that_does_not_exist_is_not_a_traceback(world, tmp_path):
+    """Mutation (cosmic-ray): the OSError of runtime_dir() not caught. XDG_RUNTIME_DIR
+    can name a folder that is gone (after `su`, in a container): awsenv works on,
+    without an agent, and caches in the keyring."""
+    world.add_keys()
+    env = {"XDG_RUNTIME_DIR": str(tmp_path / "gone")}
+    first = use(world, "ci", env=env)
+    assert use(world, "ci", env=env)["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
+    assert [a for a, _ in world.moto.actions()] == ["GetSessionToken"]
+    assert not (tmp_path / "gone").exists()
+
+
 def test_the_agent_exits_after_its_idle_time(world):
     """Mutation: the idle check in serve() removed."""
     world.add_keys()

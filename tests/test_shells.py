@@ -198,8 +198,14 @@ def start_short_jump(world, term, shell, code):
 def test_reprompt_renews_with_typed_code(world, term, shell):
     t = start_short_jump(world, term, shell, "111111")
     assert re.search(r"expire in 1[45]m", t.output), t.output[-400:]
+    t.child.send("2222\r")  # a typo: said so, and asked again
+    t.expect("an MFA code is 6 digits")
+    t.expect(MFA_QUESTION)
+    typed = len(t.output)
     t.child.send("222222\r")
     t.prompt()
+    # A code is not a secret once used: it is echoed, so the user sees what they typed.
+    assert "222222" in t.output[typed:], t.output[typed:]
     assert t.number("AWSENV_EXPIRES") - now() > 1000
     assert t.value("AWSENV_PROFILE") == "jump"
     mark = len(t.output)
