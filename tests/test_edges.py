@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import AWSENV
 from test_core import one_line_error, use
 from test_structure import wait_for_agent
@@ -92,6 +94,20 @@ def test_credential_process_without_expiration(world):
     assert "AWSENV_EXPIRES" not in env and "AWS_CREDENTIAL_EXPIRATION" not in env
     doc = json.loads(world.ok("export", "static", "--format", "json").stdout)
     assert "Expiration" not in doc
+
+
+@pytest.mark.parametrize("printed", ["not json at all", "[1, 2]", '{"Version": 1, "AccessKeyId": "ASIAX"}'])
+def test_credential_process_that_prints_no_credentials_is_one_line(world, printed):
+    """Mutation (cosmic-ray): the exceptions caught around its JSON (ValueError,
+    AttributeError for a list, KeyError for a missing secret) not caught."""
+    script = world.root / "bad-creds"
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' '{printed}'\n")
+    script.chmod(0o700)
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + f"\n[profile broken]\ncredential_process = {script}\n")
+    line = one_line_error(world.run("use", "broken", "--shell", "bash"), 1)
+    assert "credential_process of profile 'broken' did not print Version 1 JSON" in line
+    assert "ASIAX" not in line
 
 
 def test_import_through_a_symlink_rewrites_the_real_file(world):

@@ -245,7 +245,8 @@ def test_one_sign_in_serves_every_profile_of_the_session(world, sso):
     assert sso.server.operations()[-2:] == ["GetRoleCredentials", "GetRoleCredentials"]
     sso.server.calls.clear()
     assert use(world, "sandbox")["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
-    assert sso.server.operations() == [], "cached role credentials are reused"
+    assert use(world, "sandbox", env={"AWSENV_AGENT": "0"})["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
+    assert sso.server.operations() == [], "cached role credentials are reused, from the agent or the keyring"
     world.ok("sso", "login", "sandbox-ro")  # a profile names its session's sign-in
     assert "RegisterClient" not in sso.server.operations(), "the registration is reused"
     assert sso.server.operations().count("StartDeviceAuthorization") == 1
