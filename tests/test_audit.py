@@ -439,6 +439,38 @@ def test_a_sent_code_is_spent_for_90_seconds(elapsed, refused):
     assert other.code("jump", "SERIAL") == "654321", "only the code that was sent is spent"
 
 
+def test_a_totp_code_already_sent_waits_for_the_next_step_and_no_longer(monkeypatch):
+    """Mutation (cosmic-ray): the wait for the next TOTP step miscounted (`%` made `//`,
+    a sign flipped, one second less). 20 s into a step, the next code comes 11 s later
+    (one second into the next step), not sooner and not a step later."""
+    import pyotp
+
+    from awsenv.mfa import STEP, CodeSource
+
+    secret = pyotp.random_base32()
+    now = [STEP * 56_666_666 + 20]
+    monkeypatch.setattr(pyotp.TOTP, "now", lambda self: self.at(now[0]))
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    class Said:
+        available = True
+        lines: list = []
+
+        def say(self, text):
+            self.lines.append(text)
+
+    sent = pyotp.TOTP(secret).at(now[0])
+    codes = CodeSource(None, lambda _profile: secret, {"SERIAL": [sent, now[0] - 5]}, terminal=Said(),
+                       clock=lambda: now[0], sleep=sleep)
+    code = codes.code("jump", "SERIAL")
+    assert slept == [11] and code == pyotp.TOTP(secret).at(STEP * 56_666_667 + 1) != sent
+    assert Said.lines == ["awsenv: waiting 11s for the next MFA code"]
+
+
 @pytest.mark.parametrize(("ago", "refused"), [(60, True), (120, False)])
 def test_the_code_memory_is_kept_between_runs(world, ago, refused):
     """The same limit through the program and the keyring: a code sent a minute ago by

@@ -201,6 +201,9 @@ def test_reprompt_renews_with_typed_code(world, term, shell):
     t.child.send("2222\r")  # a typo: said so, and asked again
     t.expect("an MFA code is 6 digits")
     t.expect(MFA_QUESTION)
+    t.child.send("111111\r")  # the code the session was made with: spent
+    t.expect("that code was already used")
+    t.expect(MFA_QUESTION)
     typed = len(t.output)
     t.child.send("222222\r")
     t.prompt()
