@@ -439,6 +439,16 @@ def test_a_sent_code_is_spent_for_90_seconds(elapsed, refused):
     assert other.code("jump", "SERIAL") == "654321", "only the code that was sent is spent"
 
 
+def test_duration_asks_for_a_role_session_of_that_length(world):
+    """Mutation (cosmic-ray): --duration applied to the role's source instead of the
+    role (`if top` made `if not top`): dev would get its usual hour."""
+    world.add_keys()
+    env = use(world, "dev", "--mfa-code", "123456", "--duration", "20m")
+    assert 1100 < int(env["AWSENV_EXPIRES"]) - time.time() <= 1200
+    (call,) = [c for c in world.moto.calls if c.action == "AssumeRole"]
+    assert call.params["DurationSeconds"] == "1200"
+
+
 def test_a_totp_code_already_sent_waits_for_the_next_step_and_no_longer(monkeypatch):
     """Mutation (cosmic-ray): the wait for the next TOTP step miscounted (`%` made `//`,
     a sign flipped, one second less). 20 s into a step, the next code comes 11 s later
