@@ -221,8 +221,8 @@ class CodeSource:
 
         import pyotp
 
-        totp = pyotp.TOTP(secret)
         try:
+            totp = pyotp.TOTP(secret)  # pyotp decodes the secret here already
             code = totp.now()
         except (binascii.Error, ValueError, TypeError):
             from .errors import KeyringError

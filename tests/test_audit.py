@@ -449,6 +449,30 @@ def test_duration_asks_for_a_role_session_of_that_length(world):
     assert call.params["DurationSeconds"] == "1200"
 
 
+def test_a_role_takes_its_mfa_code_from_the_base_profiles_totp_secret(world):
+    """Mutation (cosmic-ray): the secret looked up under the role's name (`base or
+    profile` made `and`). The secret is stored for the profile that holds the device."""
+    import pyotp
+
+    world.add_keys()
+    world.ok("mfa", "set", "jump", input=pyotp.random_base32() + "\n")
+    env = use(world, "dev")  # no --mfa-code and no terminal: the code comes from jump's secret
+    assert env["AWSENV_PROFILE"] == "dev"
+    assert [a for a, _ in world.moto.actions()] == ["GetSessionToken", "AssumeRole"]
+
+
+def test_a_stored_totp_secret_that_is_not_base32_is_one_line(world):
+    """Mutation (cosmic-ray): the errors of a bad secret not caught in _totp. `mfa set`
+    refuses such a secret, but the keyring item can be changed by other tools."""
+    from test_edges import keyring_set
+
+    world.add_keys()
+    keyring_set(world, "totp:jump", "not base32!")
+    line = one_line_error(world.run("use", "jump", "--shell", "bash"), 1)
+    assert "TOTP secret" in line and "not base32" in line and "awsenv mfa set" in line
+    assert world.moto.actions() == []
+
+
 def test_a_totp_code_already_sent_waits_for_the_next_step_and_no_longer(monkeypatch):
     """Mutation (cosmic-ray): the wait for the next TOTP step miscounted (`%` made `//`,
     a sign flipped, one second less). 20 s into a step, the next code comes 11 s later
