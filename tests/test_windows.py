@@ -150,6 +150,18 @@ def test_add_use_export_exec_list_doctor_on_windows(world, windows):
     assert "no-mfa" in done.stdout and "ci:" in done.stdout  # the audit ran, keyring and all
 
 
+def test_a_local_app_data_folder_that_cannot_be_made_is_not_a_traceback(world, windows, tmp_path):
+    """Mutation (cosmic-ray): the OSError of _windows_dir() not caught. When
+    %LOCALAPPDATA%\\awsenv can't be made, the lock goes to the cache folder instead."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    assert windows("add", "ci", "--env", AWS_ACCESS_KEY_ID=world.robot.key_id,
+                   AWS_SECRET_ACCESS_KEY=world.robot.secret).returncode == 0
+    done = windows("use", "ci", "--shell", "pwsh", LOCALAPPDATA=str(blocked))
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert dict(ps_assignments(done.stdout))["AWSENV_PROFILE"] == "ci"
+
+
 def test_credential_process_keeps_windows_backslashes(world, windows, tmp_path):
     script = tmp_path / "proc.py"
     script.write_text("import json, sys\nprint(json.dumps({'Version': 1, 'AccessKeyId': 'AKIAX', "
