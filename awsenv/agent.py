@@ -392,29 +392,15 @@ def _answer(state: Agent, conn) -> None:
         if message.get("op") == "stop":
             _send(conn, {"ok": True, "pid": os.getpid()})
             state.stop()
-            _wake(state.path)
+            # A connection to our own socket makes the main loop's accept return and see
+            # `done` now rather than at its next timeout: `agent stop` waits for the exit.
+            _answers(state.path)
             return
         try:
             reply = state.handle(message)
         except Exception:  # noqa: BLE001 - one bad request must not take the agent down
             reply = {"ok": False}
         _send(conn, reply)
-
-
-def _wake(path: str) -> None:
-    """Connect to our own socket, so the main loop's accept returns and sees `done` now
-    rather than at its next timeout: `agent stop` waits for the exit."""
-    if sys.platform == "win32":  # no AF_UNIX there: see enabled()
-        return
-    try:
-        probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        try:
-            probe.settimeout(CONNECT_TIMEOUT)
-            probe.connect(path)
-        finally:
-            probe.close()
-    except OSError:
-        pass
 
 
 def _answers(path: str) -> bool:
