@@ -3,22 +3,20 @@
 cosmic-ray changes the source file on disk for each mutant, so the `awsenv` programs
 that the tests start as subprocesses (the real CLI, the agent, the shells' hooks) run
 the mutant too; a tool that mutates a copy in the test process would only reach the
-few in-process tests. Each unit is a module (or some functions of one) with the tests
-that cover it, fastest first, run with -x: a mutant is killed at the first failing
-test, and a survivor has passed them all.
+few in-process tests. Each unit is a module (or some functions of one) and the test
+files written for it.
 
 The operators are cut down to one replacement per construct, as mutmut does (a `<`
-becomes `<=`, not all ten other comparisons), so that a run ends in an afternoon.
-Results stay in .mutants/UNIT.sqlite; a second run only does what is left. Usage:
+becomes `<=`, not all ten other comparisons).
 
 Which tests run for a mutant is decided by coverage, measured once before the first
 mutant (in the pytest process per test function, and in every awsenv process a test
 starts, which conftest labels with the test's id): only the tests that reach the
-mutated line run, so a mutant costs seconds rather than the whole suite. A line that
-a hundred tests reach would still cost minutes: a first pass runs at most 6 of them,
-the unit's own and the narrowest first, and a second pass runs the survivors again
-with up to 40. A mutant on a
-line no test reaches survives, and is listed as such.
+mutated lines run, with -x, so a mutant costs seconds rather than the whole suite. A
+line that a hundred tests reach would still cost minutes: a first pass runs at most 6
+of them, the unit's own and the narrowest first, and a second pass runs the survivors
+again with up to 40. A mutant on a line no test reaches survives, and is listed as
+such. Results stay in .mutants/UNIT.sqlite, so a second run only does what is left.
 
     python mutants/run.py [UNIT ...]        run (all units by default), then report
     python mutants/run.py --report [UNIT]   report only
@@ -199,7 +197,7 @@ def measure() -> None:
     env = {**os.environ, "COVERAGE_PROCESS_START": str(rc), "CI": "true", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("AWSENV_MUTANT_CONTEXT", None)
     print(f"mutants: measuring which tests reach which line ({len(tests)} test files)...", flush=True)
-    report = cov / "failed.txt"
+    failed_list = cov / "failed.txt"
     try:
         # Not -x: a test that fails under coverage (a signal that coverage's own handler
         # delays) only loses its part of the map, and is named.
@@ -208,7 +206,7 @@ def measure() -> None:
     finally:
         pth.unlink()
     failed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("FAILED ")]
-    report.write_text("".join(f"{name}\n" for name in failed))
+    failed_list.write_text("".join(f"{name}\n" for name in failed))
     print(done.stdout.splitlines()[-1] if done.stdout else done.stderr[-2000:], flush=True)
     if len(failed) > 3 or done.returncode not in (0, 1):
         sys.exit("mutants: the tests fail without any mutant; fix that first")
@@ -245,6 +243,14 @@ def hypothesis_tests(tests: list[str], ids: list[str]) -> list[str]:
                 prefix = f"{test_file}::{node.name}"
                 found += [i for i in ids if i == prefix or i.startswith(prefix + "[")]
     return found
+
+
+def measured_for() -> str | None:
+    """The tree the map (and so every result beside it) was measured on."""
+    try:
+        return json.loads(MAP.read_text())["head"]
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def head() -> str:
@@ -298,6 +304,11 @@ def test_mutant() -> int:
     """cosmic-ray's test command: the tests that reach the lines the mutant changed."""
     diff = subprocess.run(["git", "diff", "-U0", "HEAD", "--", "awsenv"], cwd=ROOT, capture_output=True,
                           text=True, check=True).stdout
+    if not diff:
+        print("mutants: no mutant on disk", file=sys.stderr)
+        return 2
+    if not MAP.exists():
+        sys.exit("mutants: no map of which tests reach which line yet; run `make mutants`")
     reach = json.loads(MAP.read_text())["lines"]
     tests: list[str] = []
     path = None
@@ -309,16 +320,13 @@ def test_mutant() -> int:
             start, _, count = old.partition(",")
             for number in range(int(start), int(start) + max(int(count or 1), 1)):
                 tests += [t for t in reach.get(path, {}).get(str(number), []) if t not in tests]
-    if not diff:
-        print("mutants: no mutant on disk", file=sys.stderr)
-        return 2
     if not tests:
         print("mutants: no test reaches the mutated line")
         return 0
     # A line every test reaches (the agent's main loop) would cost the whole suite: at
-    # most AWSENV_MUTANTS_TESTS run (see run()). First those of the unit's own test files, in their order, and
-    # in each the narrowest first (those that reach the fewest lines of awsenv: the test
-    # written for a behaviour, before the end-to-end ones).
+    # most AWSENV_MUTANTS_TESTS run (see run()). First those of the unit's own test
+    # files, in their order, and in each the narrowest first (those that reach the
+    # fewest lines of awsenv: the test written for a behaviour, before end-to-end ones).
     unit = next((u for u, (module, _f, _t) in UNITS.items() if path and path.startswith(module)), None)
     own = UNITS[unit][2] if unit else []
     rank = {name: i for i, name in enumerate(own)}
@@ -345,15 +353,11 @@ def main(argv: list[str]) -> int:
             sys.exit("mutants: awsenv/ has uncommitted changes; commit or stash them (each mutant is a diff from HEAD)")
         for cache in (ROOT / "awsenv").rglob("__pycache__"):
             shutil.rmtree(cache)
-        # Results and coverage belong to one commit: line numbers move with the next.
-        stamp = WORK / "head"
-        if not stamp.exists() or stamp.read_text() != head():
+        # Results and coverage belong to one tree: line numbers move with the next.
+        if measured_for() != head():
             shutil.rmtree(WORK)
             WORK.mkdir()
             measure()
-            stamp.write_text(head())
-        elif not MAP.exists():
-            build_map(all_tests())
         for unit in units:
             run(unit)
     total_killed = total_run = 0
