@@ -47,9 +47,10 @@ UNITS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     "runtime": ("awsenv/runtime.py", None, ["tests/test_audit.py", "tests/test_windows.py"]),
     "mfa": ("awsenv/mfa.py", None, ["tests/test_audit.py", "tests/test_core.py", "tests/test_windows.py"]),
     "environ": ("awsenv/environ.py", None, ["tests/test_core.py", "tests/test_audit.py", "tests/test_wrapper.py"]),
-    "shells": ("awsenv/shells", None, ["tests/test_quoting.py", "tests/test_pwsh.py", "tests/test_hostile_profile.py"]),
+    "shells": ("awsenv/shells", None, ["tests/test_quoting.py", "tests/test_pwsh.py", "tests/test_hostile_profile.py",
+                                       "tests/test_shells.py"]),
     "session": ("awsenv/session.py", None, ["tests/test_core.py", "tests/test_audit.py", "tests/test_edges.py",
-                                            "tests/test_broker.py"]),
+                                            "tests/test_broker.py", "tests/test_dayone.py"]),
 }
 
 # What is kept of cosmic-ray's operators (a match is excluded).
@@ -171,7 +172,9 @@ PTH = "awsenv_mutants_coverage.pth"
 
 
 def all_tests() -> list[str]:
-    return sorted({t for _m, _f, unit_tests in UNITS.values() for t in unit_tests})
+    """The whole suite: a test of another file (the shells' end-to-end runs, the first
+    day's walkthrough) may be the one that notices a mutant."""
+    return sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_*.py"))
 
 
 def measure() -> None:
@@ -208,7 +211,7 @@ def measure() -> None:
     failed = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("FAILED ")]
     failed_list.write_text("".join(f"{name}\n" for name in failed))
     print(done.stdout.splitlines()[-1] if done.stdout else done.stderr[-2000:], flush=True)
-    if len(failed) > 3 or done.returncode not in (0, 1):
+    if len(failed) > 10 or done.returncode not in (0, 1):
         sys.exit("mutants: the tests fail without any mutant; fix that first")
     for name in failed:
         print(f"mutants: failed under coverage, so the map may miss lines it reaches: {name}", flush=True)
