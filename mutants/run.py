@@ -303,6 +303,24 @@ def breadth(reach: dict) -> dict[str, int]:
     return size
 
 
+def statement_lines(path: str, lines: range) -> list[int]:
+    """The changed lines, and for each the first line of the statement it is part of:
+    coverage records a statement under its first line, so the continuation line of
+    `if a \\n and b:` or of a call's arguments is reached by no test of its own."""
+    found = list(lines)
+    with open(ROOT / path, encoding="utf-8") as source:
+        tree = ast.parse(source.read())
+    for number in lines:
+        around = [n for n in ast.walk(tree) if isinstance(n, ast.stmt)
+                  and n.lineno <= number <= (n.end_lineno or n.lineno)]
+        # The innermost statement: the one that starts last (a body's line is its own).
+        if around:
+            first = max(n.lineno for n in around)
+            if first not in found:
+                found.append(first)
+    return found
+
+
 def test_mutant() -> int:
     """cosmic-ray's test command: the tests that reach the lines the mutant changed."""
     diff = subprocess.run(["git", "diff", "-U0", "HEAD", "--", "awsenv"], cwd=ROOT, capture_output=True,
@@ -321,7 +339,7 @@ def test_mutant() -> int:
         elif line.startswith("@@") and path:
             old = line.split()[1].lstrip("-")
             start, _, count = old.partition(",")
-            for number in range(int(start), int(start) + max(int(count or 1), 1)):
+            for number in statement_lines(path, range(int(start), int(start) + max(int(count or 1), 1))):
                 tests += [t for t in reach.get(path, {}).get(str(number), []) if t not in tests]
     if not tests:
         print("mutants: no test reaches the mutated line")
