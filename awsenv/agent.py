@@ -266,16 +266,13 @@ class Agent:
         return {"ok": True, "port": self.endpoint.port, "token": token, "pid": os.getpid()}
 
     def status(self) -> dict:
-        from .session import key_profile
+        from .session import key_parts
 
         sessions = []
         for key, entry in sorted(self.snapshot().items()):
-            try:
-                kind = json.loads(key)[0]
-            except (ValueError, IndexError, TypeError):
-                continue
+            kind, profile = key_parts(key) or ("", "")
             if isinstance(entry, dict) and kind in ("session", "role", "sso"):
-                sessions.append({"profile": key_profile(key), "kind": kind, "expires": entry.get("Expiration")})
+                sessions.append({"profile": profile, "kind": kind, "expires": entry.get("Expiration")})
         return {
             "pid": os.getpid(),
             "started": int(self.started),

@@ -113,11 +113,21 @@ def _expired(entry, now: float) -> bool:
     return not isinstance(expiration, (int, float)) or expiration < now
 
 
-def key_profile(cache_key: str) -> str | None:
+def key_parts(cache_key: str) -> tuple[str, str] | None:
+    """(kind, profile) of a cache key such as `["role", "dev", ...]`; None for a key this
+    version did not write (the keyring item can be edited by other tools)."""
     try:
-        return json.loads(cache_key)[1]
-    except (ValueError, IndexError, TypeError):
+        parts = json.loads(cache_key)
+    except ValueError:
         return None
+    if isinstance(parts, list) and len(parts) > 1 and all(isinstance(p, str) for p in parts[:2]):
+        return parts[0], parts[1]
+    return None
+
+
+def key_profile(cache_key: str) -> str | None:
+    parts = key_parts(cache_key)
+    return parts[1] if parts else None
 
 
 def refresh_window() -> int:

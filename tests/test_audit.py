@@ -19,7 +19,7 @@ import pytest
 from conftest import AWSENV, require
 from terminal import READY, now
 from test_core import one_line_error, use
-from test_edges import _is_agent_of, keyring_set
+from test_edges import _is_agent_of, keyring_get, keyring_set
 from test_hostile_profile import nothing_ran
 from test_shells import export
 from test_structure import wait_for_agent
@@ -713,3 +713,73 @@ def test_role_arn_without_from_is_reached_from_default(world):
     cli = subprocess.run(["aws", "sts", "get-caller-identity", "--query", "Arn", "--output", "text"],
                          env=env, capture_output=True, text=True, timeout=120)
     assert "assumed-role/deploy/" in cli.stdout, cli.stderr
+
+
+# survivors of `make mutants` in session.py ---------------------------------------------
+def test_a_role_changed_in_the_config_is_not_served_from_its_old_session(world):
+    """Mutations (cosmic-ray): role_arn, external_id or role_session_name left out of the
+    role's cache key (`p("role_arn") or ""` made `and ""`): after an edit of the config,
+    `use dev` would hand out the old role's credentials."""
+    world.add_keys()
+    use(world, "dev", "--mfa-code", "123456")
+    config = world.home / ".aws" / "config"
+    text = config.read_text()
+    edits = [
+        (text.replace(f"role_arn = {ROLE}/dev", f"role_arn = {ROLE}/prod", 1), "RoleArn", f"{ROLE}/prod"),
+        (text.replace("[profile dev]\n", "[profile dev]\nexternal_id = partner-7\n", 1), "ExternalId", "partner-7"),
+        (text.replace("[profile dev]\n", "[profile dev]\nrole_session_name = nightly\n", 1), "RoleSessionName",
+         "nightly"),
+    ]
+    for edited, param, value in edits:
+        assert edited != text
+        config.write_text(edited)
+        world.moto.calls.clear()
+        use(world, "dev")  # the cached MFA session signs: no code
+        (call,) = world.moto.calls
+        assert (call.action, call.params.get(param)) == ("AssumeRole", value), (param, world.moto.calls)
+        world.moto.calls.clear()
+        use(world, "dev")
+        assert world.moto.calls == [], "the session made for these settings is cached"
+
+
+def test_cache_keys_this_version_did_not_write_are_passed_over(world):
+    """Mutations (cosmic-ray): the exceptions of `key_profile` not caught. A keyring item
+    can be edited by other tools (or an older awsenv): a key that is not JSON, not a
+    list, or too short is nobody's session, and no command fails on it."""
+    world.add_keys()
+    use(world, "ci")
+    world.ok("agent", "stop")
+    entry = {"AccessKeyId": "ASIAODDKEY0000000000", "SecretAccessKey": "x", "SessionToken": "y",
+             "Expiration": int(time.time()) + 3600}
+    odd = ["not json", "[]", "7", '{"a": 1}', '["role"]', "[1, 2]", '"session"']
+    stored = json.loads(keyring_get(world, "sessions"))
+    keyring_set(world, "sessions", json.dumps({**stored, **{key: entry for key in odd}}))
+    use(world, "ci")  # no agent yet: this run reads the item, and starts one that loads it too
+    wait_for_agent(world)
+    status = json.loads(world.ok("agent", "status", "--json").stdout)
+    assert [(s["profile"], s["kind"]) for s in status["sessions"]] == [("ci", "session")], status
+    done = world.ok("remove", "ci", "--sessions-only")
+    assert "dropped 1 cached session(s) of 'ci'" in done.stderr, done.stderr
+    assert rows(world)["ci"]["session_seconds_left"] is None
+    done = world.ok("clear")
+    assert f"dropped {len(odd)} cached session(s)" in done.stderr, done.stderr
+
+
+def test_a_bad_refresh_window_does_not_stop_use(world):
+    """Mutation (cosmic-ray): `refresh_window()` not falling back to 600. The hooks
+    read AWSENV_REFRESH_WINDOW with the same fallback; `use` only passes it on to the
+    agent, so a typo in it must not stop the switch."""
+    world.add_keys()
+    env = use(world, "deploy", env={"AWSENV_REFRESH_WINDOW": "10m"})
+    assert env["AWSENV_PROFILE"] == "deploy"
+
+
+def test_a_first_session_of_an_explicit_duration_is_cached(world):
+    """Mutation (cosmic-ray): `_store` skipping every session of an explicit --duration
+    (`explicit and held...` made `or`), not only one shorter than the cached session:
+    the next `use jump` would ask for an MFA code again."""
+    world.add_keys()
+    first = use(world, "jump", "--duration", "1h", "--mfa-code", "123456")
+    world.moto.calls.clear()
+    again = use(world, "jump")  # no code, and no terminal to ask on
+    assert world.moto.calls == [] and again["AWSENV_EXPIRES"] == first["AWSENV_EXPIRES"]
