@@ -724,15 +724,17 @@ def test_a_role_changed_in_the_config_is_not_served_from_its_old_session(world):
     use(world, "dev", "--mfa-code", "123456")
     config = world.home / ".aws" / "config"
     text = config.read_text()
-    edits = [
-        (text.replace(f"role_arn = {ROLE}/dev", f"role_arn = {ROLE}/prod", 1), "RoleArn", f"{ROLE}/prod"),
-        (text.replace("[profile dev]\n", "[profile dev]\nexternal_id = partner-7\n", 1), "ExternalId", "partner-7"),
-        (text.replace("[profile dev]\n", "[profile dev]\nrole_session_name = nightly\n", 1), "RoleSessionName",
-         "nightly"),
+    edits = [  # each setting set, then changed
+        (f"role_arn = {ROLE}/dev", f"role_arn = {ROLE}/prod", "RoleArn", f"{ROLE}/prod"),
+        ("[profile dev]\n", "[profile dev]\nexternal_id = partner-7\n", "ExternalId", "partner-7"),
+        ("external_id = partner-7", "external_id = partner-8", "ExternalId", "partner-8"),
+        ("[profile dev]\n", "[profile dev]\nrole_session_name = nightly\n", "RoleSessionName", "nightly"),
+        ("role_session_name = nightly", "role_session_name = weekly", "RoleSessionName", "weekly"),
     ]
-    for edited, param, value in edits:
-        assert edited != text
-        config.write_text(edited)
+    for before, after, param, value in edits:
+        assert before in text
+        text = text.replace(before, after, 1)
+        config.write_text(text)
         world.moto.calls.clear()
         use(world, "dev")  # the cached MFA session signs: no code
         (call,) = world.moto.calls
@@ -751,7 +753,7 @@ def test_cache_keys_this_version_did_not_write_are_passed_over(world):
     world.ok("agent", "stop")
     entry = {"AccessKeyId": "ASIAODDKEY0000000000", "SecretAccessKey": "x", "SessionToken": "y",
              "Expiration": int(time.time()) + 3600}
-    odd = ["not json", "[]", "7", '{"a": 1}', '["role"]', "[1, 2]", '"session"']
+    odd = ["not json", "[]", "7", '{"a": 1}', '["role"]', "[1, 2]", '"session"', '["session", ["ci"]]']
     stored = json.loads(keyring_get(world, "sessions"))
     keyring_set(world, "sessions", json.dumps({**stored, **{key: entry for key in odd}}))
     use(world, "ci")  # no agent yet: this run reads the item, and starts one that loads it too
