@@ -785,3 +785,12 @@ def test_a_first_session_of_an_explicit_duration_is_cached(world):
     world.moto.calls.clear()
     again = use(world, "jump")  # no code, and no terminal to ask on
     assert world.moto.calls == [] and again["AWSENV_EXPIRES"] == first["AWSENV_EXPIRES"]
+
+
+def test_no_stored_key_names_the_profile_that_needs_it(world):
+    """Mutation (cosmic-ray): the "(the source of ...)" part said for the wrong
+    profile (`for_profile != base.name` negated)."""
+    line = one_line_error(world.run("use", "dev", "--mfa-code", "123456", "--shell", "bash"), 1)
+    assert line == "awsenv: no key stored for profile 'jump' (the source of 'dev'); run `awsenv add jump`"
+    line = one_line_error(world.run("use", "jump", "--mfa-code", "123456", "--shell", "bash"), 1)
+    assert line == "awsenv: no key stored for profile 'jump'; run `awsenv add jump`"

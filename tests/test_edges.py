@@ -110,6 +110,18 @@ def test_credential_process_that_prints_no_credentials_is_one_line(world, printe
     assert "ASIAX" not in line
 
 
+def test_credential_process_that_fails_is_one_line_with_its_status(world):
+    """Mutation (cosmic-ray): `check=False` made True, so a failing process gave
+    "internal error (CalledProcessError)". What it printed may hold a secret: not shown."""
+    script = world.root / "failing-creds"
+    script.write_text("#!/bin/sh\necho '{\"Version\": 1, \"SecretAccessKey\": \"half-written-secret\"'\nexit 3\n")
+    script.chmod(0o700)
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + f"\n[profile failing]\ncredential_process = {script}\n")
+    line = one_line_error(world.run("use", "failing", "--shell", "bash"), 1)
+    assert line == "awsenv: credential_process of profile 'failing' exited with 3"
+
+
 def test_import_through_a_symlink_rewrites_the_real_file(world):
     dotfiles = world.root / "dotfiles"
     dotfiles.mkdir()
