@@ -475,6 +475,32 @@ def test_hook_sign_in_skipped_with_an_empty_answer_until_expiry(world, sso, term
     assert len(sso.browsed()) == 1 and sso.server.operations().count("StartDeviceAuthorization") == 1
 
 
+def test_refresh_warn_says_a_sign_in_is_needed_and_opens_no_browser(world, sso):
+    """AWSENV_REFRESH=warn on a terminal: the hook says once that a sign-in is needed,
+    and starts no device flow. Mutation (cosmic-ray): the SSO prompt flag
+    `request.prompt and not keyless` made `or`."""
+    import pexpect
+
+    from conftest import AWSENV
+
+    sso.server.role_ttl = 900
+    world.ok("sso", "login", "corp")
+    env = {**use(world, "sandbox"), "AWSENV_REFRESH": "warn", "AWSENV_REFRESH_WINDOW": "1000"}
+    sso.server.expire_access_tokens()
+    sso.server.revoke_refresh_tokens()
+    sso.server.calls.clear()
+    child = pexpect.spawn(AWSENV, ["refresh", "--shell", "bash"], env=env, cwd=str(world.root),
+                          encoding="utf-8", timeout=30)
+    child.expect(pexpect.EOF)
+    child.close()
+    output = child.before
+    assert child.exitstatus == 0, output
+    assert SIGN_IN_QUESTION not in output and "cannot refresh sandbox" in output, output
+    assert "awsenv sso login corp" in output, output
+    assert re.search(r"export AWSENV_NEXT_CHECK='\d+';", output), "warned once, not on every prompt"
+    assert "StartDeviceAuthorization" not in sso.server.operations() and len(sso.browsed()) == 1
+
+
 # 4c. the agent renews them; the endpoint serves them --------------------------------------------
 def test_the_agent_renews_sso_credentials_from_the_stored_token_ahead_of_need(world, sso):
     from test_broker import watched, wait_until
