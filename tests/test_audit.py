@@ -794,3 +794,31 @@ def test_no_stored_key_names_the_profile_that_needs_it(world):
     assert line == "awsenv: no key stored for profile 'jump' (the source of 'dev'); run `awsenv add jump`"
     line = one_line_error(world.run("use", "jump", "--mfa-code", "123456", "--shell", "bash"), 1)
     assert line == "awsenv: no key stored for profile 'jump'; run `awsenv add jump`"
+
+
+def test_a_failure_is_reported_even_when_the_keyring_goes_before_the_save(world):
+    """A run that fails keeps what it got (the MFA session) in the keyring; when that
+    write fails too, the user is still told the first failure, the one that matters.
+    Mutation (cosmic-ray): the save's own exception not caught in `resolve`."""
+    world.add_keys()
+    asked, answer = threading.Event(), threading.Event()
+
+    def refuse(call):
+        if call.action != "AssumeRole":
+            return None
+        asked.set()
+        answer.wait(30)
+        return ("AccessDenied", "not allowed to assume dev")
+
+    world.moto.refuse = refuse
+    run = subprocess.Popen([AWSENV, "use", "dev", "--mfa-code", "123456", "--shell", "bash"], env=world.env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert asked.wait(30), "AssumeRole was never called"
+        world.keyring.stop()  # the Secret Service goes while AWS is deciding
+    finally:
+        answer.set()
+        out, err = run.communicate(timeout=60)
+    done = subprocess.CompletedProcess(run.args, run.returncode, out, err)
+    line = one_line_error(done, 1)
+    assert line == f"awsenv: access denied assuming role {ROLE}/dev", line
