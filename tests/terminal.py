@@ -79,6 +79,11 @@ class Terminal:
                 f"function fish_prompt\n    printf '{READY}> '\nend\n{before}\n{init_line}\n{after}\n"
             )
             env["XDG_CONFIG_HOME"] = str(home / ".config")
+            # An interactive fish with no generated_completions folder starts a Python
+            # script in the background that parses every man page for minutes; it would
+            # outlive the test and take a core from the next ones.
+            data = Path(env.get("XDG_DATA_HOME") or home / ".local" / "share")
+            (data / "fish" / "generated_completions").mkdir(parents=True, exist_ok=True)
             argv = ["fish", "-i"]
         self.child = pexpect.spawn(
             argv[0], argv[1:], env=env, cwd=str(world.root), encoding="utf-8",
