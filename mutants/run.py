@@ -192,13 +192,13 @@ def measure() -> None:
         f"data_file = {cov / 'data'}\nsource = {ROOT / 'awsenv'}\n"
         # A process a test started is labelled by conftest with the test's id; the
         # pytest process itself by the test function that is running.
-        "context = ${AWSENV_MUTANT_CONTEXT}\ndynamic_context = test_function\n"
+        "context = ${MUTANTS_TEST_ID}\ndynamic_context = test_function\n"
     )
     # Every Python process of the venv starts coverage when COVERAGE_PROCESS_START is set.
     pth = Path(sysconfig.get_paths()["purelib"]) / PTH
     pth.write_text("import os; os.environ.get('COVERAGE_PROCESS_START') and __import__('coverage').process_startup()\n")
     env = {**os.environ, "COVERAGE_PROCESS_START": str(rc), "CI": "true", "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("AWSENV_MUTANT_CONTEXT", None)
+    env.pop("MUTANTS_TEST_ID", None)
     print(f"mutants: measuring which tests reach which line ({len(tests)} test files)...", flush=True)
     failed_list = cov / "failed.txt"
     try:

@@ -151,7 +151,7 @@ def mutants_coverage(request) -> dict[str, str]:
     a test starts too: they carry the coverage settings and the test's id. Empty
     otherwise."""
     config = os.environ.get("COVERAGE_PROCESS_START")
-    return {"COVERAGE_PROCESS_START": config, "AWSENV_MUTANT_CONTEXT": request.node.nodeid} if config else {}
+    return {"COVERAGE_PROCESS_START": config, "MUTANTS_TEST_ID": request.node.nodeid} if config else {}
 
 
 class Hanging:
