@@ -78,12 +78,12 @@ def lines_of(module: str, functions: list[str]) -> list[str]:
     return [found[name] for name in functions]
 
 
-def config(unit: str) -> Path:
+def config(unit: str, timeout: float) -> Path:
     module, functions, tests = UNITS[unit]
     text = [
         "[cosmic-ray]",
         f"module-path = {json.dumps(module)}",
-        "timeout = 300.0",
+        f"timeout = {timeout}",
         "excluded-modules = []",
         f"test-command = {json.dumps(f'{sys.executable} {Path(__file__).resolve()} --test')}",
         "",
@@ -109,7 +109,9 @@ def tool(name: str) -> str:
 
 
 def run(unit: str) -> None:
-    cfg, db = config(unit), WORK / f"{unit}.sqlite"
+    # A mutant that loops forever is killed by the timeout; it must be well above what
+    # the tests of a pass take (a shell test takes 10 to 20 s).
+    cfg, db = config(unit, FIRST_TIMEOUT), WORK / f"{unit}.sqlite"
     if not db.exists():
         subprocess.run([tool("cosmic-ray"), "init", str(cfg), str(db)], cwd=ROOT, check=True)
         subprocess.run([tool("cr-filter-operators"), str(db), str(cfg)], cwd=ROOT, check=True)
@@ -128,6 +130,7 @@ def run(unit: str) -> None:
             if not again:
                 break
             print(f"mutants: {unit}: {again} survivors again, with up to {SECOND_PASS} tests each", flush=True)
+            cfg = config(unit, SECOND_TIMEOUT)
         subprocess.run([tool("cosmic-ray"), "exec", str(cfg), str(db)], cwd=ROOT, check=True,
                        env={**env, "AWSENV_MUTANTS_TESTS": str(cap)})
     print(f"mutants: {unit}: done in {time.monotonic() - started:.0f} s", flush=True)
@@ -139,11 +142,13 @@ def pending(db: Path) -> int:
                             ).fetchone()[0]
 
 
-def report(unit: str) -> tuple[int, int, list[str]]:
-    """(killed, run, survivors as 'file:line operator')."""
+def report(unit: str) -> tuple[int, int, list[str], list[str]]:
+    """(killed, run, survivors and mutants killed by the timeout, as 'file:line operator').
+    A timeout is a kill (a mutant that never ends, such as a loop that no longer
+    advances), but it is listed, to be checked."""
     db = WORK / f"{unit}.sqlite"
     if not db.exists():
-        return 0, 0, []
+        return 0, 0, [], []
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
             "SELECT r.test_outcome, r.worker_outcome, m.module_path, m.start_pos_row, m.operator_name, m.occurrence, "
@@ -151,7 +156,7 @@ def report(unit: str) -> tuple[int, int, list[str]]:
             "FROM work_results r JOIN mutation_specs m ON m.job_id = r.job_id"
         ).fetchall()
     killed = run_ = 0
-    survivors = []
+    survivors, timeouts = [], []
     for test_outcome, worker_outcome, path, row, operator, occurrence, output in rows:
         if (worker_outcome or "").upper() == "SKIPPED":
             continue
@@ -162,12 +167,19 @@ def report(unit: str) -> tuple[int, int, list[str]]:
             survivors.append(f"{path}:{row} {operator.removeprefix('core/')} #{occurrence} ({reach})")
         else:
             killed += 1
-    return killed, run_, sorted(survivors, key=lambda s: (s.split(":")[0], int(s.split(":")[1].split()[0])))
+            if output == "timeout":
+                timeouts.append(f"{path}:{row} {operator.removeprefix('core/')} #{occurrence}")
+
+    def by_line(entry: str) -> tuple[str, int]:
+        return entry.split(":")[0], int(entry.split(":")[1].split()[0])
+
+    return killed, run_, sorted(survivors, key=by_line), sorted(timeouts, key=by_line)
 
 
 # which tests reach which line ------------------------------------------------------------
 MAP = WORK / "tests.json"
 FIRST_PASS, SECOND_PASS = 6, 40  # tests run per mutant
+FIRST_TIMEOUT, SECOND_TIMEOUT = 300.0, 1800.0  # seconds
 PTH = "awsenv_mutants_coverage.pth"
 
 
@@ -383,12 +395,16 @@ def main(argv: list[str]) -> int:
             run(unit)
     total_killed = total_run = 0
     for unit in units:
-        killed, ran, survivors = report(unit)
+        killed, ran, survivors, timeouts = report(unit)
         total_killed, total_run = total_killed + killed, total_run + ran
         rate = f"{100 * killed / ran:.0f}%" if ran else "-"
-        print(f"{unit}: {killed}/{ran} killed ({rate}), {len(survivors)} survived")
+        db = WORK / f"{unit}.sqlite"
+        left = f", {pending(db)} not run yet" if db.exists() and pending(db) else ""
+        print(f"{unit}: {killed}/{ran} killed ({rate}), {len(survivors)} survived{left}")
         for line in survivors:
             print(f"  survived: {line}")
+        for line in timeouts:
+            print(f"  killed by the timeout: {line}")
     if total_run:
         print(f"all: {total_killed}/{total_run} killed ({100 * total_killed / total_run:.0f}%)")
     return 0
