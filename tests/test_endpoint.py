@@ -123,6 +123,22 @@ def test_unset_and_a_plain_use_revoke_the_token(world):
     assert fetch(again["AWS_CONTAINER_CREDENTIALS_FULL_URI"], again["AWS_CONTAINER_AUTHORIZATION_TOKEN"])[0] == 403
 
 
+def test_an_ad_hoc_role_is_served_and_its_settings_stay_for_the_hook(world):
+    """`use --role-arn ARN --from ci --session-name N --server`: the endpoint serves the
+    role, and the shell keeps AWSENV_ROLE_* for the hook's refresh, as in env mode.
+    Mutation (cosmic-ray): server_plan dropping them (`adhoc or {}` made `and`)."""
+    world.add_keys()
+    arn = "arn:aws:iam::123456789012:role/deploy"
+    env = env_after(world, world.ok("use", "--role-arn", arn, "--from", "ci", "--session-name", "night-run",
+                                    "--server", "--shell", "bash").stdout)
+    assert (env["AWSENV_ROLE_ARN"], env["AWSENV_ROLE_FROM"], env["AWSENV_ROLE_SESSION_NAME"]) == (
+        arn, "ci", "night-run")
+    assert aws_identity(world, env) == ROLE.format("deploy") + "night-run"
+    # Back to a plain `use` of a named profile: the ad hoc settings go.
+    plain = evaluated(env, world.ok("use", "ci", "--shell", "bash", env=env).stdout)
+    assert not {"AWSENV_ROLE_ARN", "AWSENV_ROLE_FROM", "AWSENV_ROLE_SESSION_NAME"} & set(plain)
+
+
 def test_clear_and_agent_stop_revoke_tokens(world):
     world.add_keys()
     env = served(world, "dev", "--mfa-code", "123456")
