@@ -496,6 +496,33 @@ def test_cmd_may_not_replace_what_the_scripts_call(world, name):
     assert done.returncode == 2 and done.stdout == "" and "--cmd" in done.stderr
 
 
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_cmd_may_differ_from_a_reserved_name_by_case_where_the_shell_tells_case_apart(world, shell):
+    """`Command` is not `command` in bash, zsh or fish (PowerShell's refusal of `Prompt`
+    is in test_pwsh). Mutation (cosmic-ray): `case_sensitive` made False."""
+    done = world.run("init", shell, "--cmd", "Command")
+    assert done.returncode == 0, done.stderr
+    assert "Command" in done.stdout
+
+
+def test_init_names_the_program_it_was_run_as_when_it_is_not_on_path(world):
+    """A venv's awsenv run by its path, with the venv not on PATH: the wrapper calls that
+    program. `python -m awsenv` with no awsenv anywhere: one line, not a wrapper that
+    calls nothing. Mutations (cosmic-ray): executable() skipping sys.argv[0]; its
+    `found is None` check negated."""
+    from awsenv.shells import get
+    from test_core import one_line_error
+
+    bare = {"PATH": "/usr/bin:/bin"}
+    done = world.run("init", "bash", env=bare)
+    assert done.returncode == 0, done.stderr
+    assert f"{get('bash').quote(AWSENV)} " in done.stdout, done.stdout[:400]
+    module = subprocess.run([sys.executable, "-m", "awsenv", "init", "bash"], env={**world.env, **bare},
+                            capture_output=True, text=True, cwd=world.root, timeout=60)
+    line = one_line_error(module, 1)
+    assert line == "awsenv: cannot find the awsenv program on PATH; the shell integration calls it by its full path"
+
+
 def test_refresh_leaves_a_hand_set_region_alone(world):
     world.add_keys()
     script = """
