@@ -822,3 +822,63 @@ def test_a_failure_is_reported_even_when_the_keyring_goes_before_the_save(world)
     done = subprocess.CompletedProcess(run.args, run.returncode, out, err)
     line = one_line_error(done, 1)
     assert line == f"awsenv: access denied assuming role {ROLE}/dev", line
+
+
+def test_a_role_reached_from_a_role_is_assumed_with_that_roles_session(world):
+    """deep -> dev -> jump: dev's session assumes prod, for at most the hour AWS allows a
+    chained role. Mutation (cosmic-ray): `if source.is_role` negated, which asked for an
+    MFA session of dev as if it were a base profile. No test resolved such a chain."""
+    world.add_keys()
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + f"\n[profile deep]\nrole_arn = {ROLE}/prod\nsource_profile = dev\n")
+    env = use(world, "deep", "--mfa-code", "123456")
+    assert [c.action for c in world.moto.calls] == ["GetSessionToken", "AssumeRole", "AssumeRole"]
+    get_session, to_dev, to_prod = world.moto.calls
+    assert to_dev.params["RoleArn"] == f"{ROLE}/dev" and to_dev.key_id == get_session_key(world, "jump")
+    assert to_prod.params["RoleArn"] == f"{ROLE}/prod" and to_prod.key_id == get_session_key(world, "dev", "role")
+    assert to_prod.params["DurationSeconds"] == "3600"
+    assert 3000 < int(env["AWSENV_EXPIRES"]) - time.time() <= 3600
+    world.moto.calls.clear()
+    use(world, "deep")
+    assert world.moto.calls == [], "both sessions are cached"
+
+
+def get_session_key(world, profile: str, kind: str = "session") -> str:
+    """The access key ID of the cached session of that kind for `profile`."""
+    stored = json.loads(keyring_get(world, "sessions"))
+    (key_id,) = [v["AccessKeyId"] for k, v in stored.items() if k != "mfa-used" and json.loads(k)[:2] == [kind, profile]]
+    return key_id
+
+
+def test_the_agent_renews_an_ad_hoc_role(world):
+    """`use --role-arn ARN --from jump`: the role is in no config file, so the agent is
+    given its ARN and source to renew it. Mutation (cosmic-ray): the watch's `adhoc`
+    part given for config profiles only (`==` made `!=`)."""
+    from test_broker import WINDOWS, age, assumed, wait_until, watched
+
+    world.add_keys()
+    args = ("--role-arn", f"{ROLE}/prod", "--from", "jump")
+    use(world, *args, "--mfa-code", "123456", env=WINDOWS)
+    wait_for_agent(world)
+    name = use(world, *args, env=WINDOWS)["AWSENV_PROFILE"]  # through the agent: it watches the role
+    assert name == "prod@123456789012"
+    wait_until(lambda: watched(world, name).get("state") == "fresh", what="watching")
+    world.moto.calls.clear()
+    age(world, name, 500)  # inside the agent's lead
+    (renewal,) = wait_until(lambda: assumed(world), what="the agent's renewal")
+    assert renewal.params["RoleArn"] == f"{ROLE}/prod"
+    assert renewal.key_id == get_session_key(world, "jump")
+    wait_until(lambda: watched(world, name).get("state") == "fresh", what="renewed")
+
+
+@pytest.mark.parametrize("command, says", [
+    ("/nonexistent/creds-helper --profile x", "failed: No such file or directory"),
+    ("creds-helper --token 'unbalanced", "is not a valid command line"),
+])
+def test_a_credential_process_that_cannot_start_is_one_line_without_its_command(world, command, says):
+    """Mutations (cosmic-ray): OSError or ValueError (shlex) not caught. The command line
+    may hold a token: the line names the profile and the reason only."""
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + f"\n[profile helper]\ncredential_process = {command}\n")
+    line = one_line_error(world.run("use", "helper", "--shell", "bash"), 1)
+    assert line == f"awsenv: credential_process of profile 'helper' {says}"
