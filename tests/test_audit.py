@@ -18,7 +18,7 @@ import pytest
 
 from conftest import AWSENV, require
 from terminal import READY, now
-from test_core import one_line_error, use
+from test_core import env_after, one_line_error, use
 from test_edges import _is_agent_of, keyring_get, keyring_set
 from test_hostile_profile import nothing_ran
 from test_shells import export
@@ -882,3 +882,27 @@ def test_a_credential_process_that_cannot_start_is_one_line_without_its_command(
     config.write_text(config.read_text() + f"\n[profile helper]\ncredential_process = {command}\n")
     line = one_line_error(world.run("use", "helper", "--shell", "bash"), 1)
     assert line == f"awsenv: credential_process of profile 'helper' {says}"
+
+
+def test_the_hooks_refresh_asks_the_agent_to_renew_a_role_it_does_not_watch_yet(world):
+    """The prompt hook finds dev due and the agent has not renewed it (it never watched
+    dev: the switch happened before it started). The refresh asks the agent, whose STS
+    client is warm, instead of importing botocore at the prompt. Mutation (cosmic-ray):
+    `self._agent = doc is not None` made `is None`, so the refresh renewed it itself."""
+    from test_broker import age, assumed, watched
+    from test_structure import HEAVY, heavy, imported
+
+    world.add_keys()
+    first = use(world, "dev", "--mfa-code", "123456")  # no agent yet: this run starts it
+    wait_for_agent(world)
+    assert watched(world, "dev") == {}
+    age(world, "dev", 200)
+    world.moto.calls.clear()
+    due = {"AWSENV_PROFILE": "dev", "AWSENV_EXPIRES": str(int(time.time()) + 200),
+           "AWS_ACCESS_KEY_ID": first["AWS_ACCESS_KEY_ID"], "PYTHONPROFILEIMPORTTIME": "1"}
+    done = world.ok("refresh", "--shell", "bash", env=due)
+    assert heavy(imported(done.stderr), HEAVY) == [], "no SDK and no keyring at the prompt"
+    (renewal,) = assumed(world)
+    assert renewal.key_id == get_session_key(world, "jump"), "from the cached MFA session"
+    renewed = env_after(world, done.stdout)
+    assert renewed["AWS_ACCESS_KEY_ID"] == get_session_key(world, "dev", "role") != first["AWS_ACCESS_KEY_ID"]
