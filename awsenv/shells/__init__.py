@@ -37,9 +37,8 @@ def detect(remedy: str = f"pass --shell {'|'.join(NAMES)}") -> Shell:
 
         name, _path = shellingham.detect_shell()
         tried.append(f"the parent process is {name}")
+        # On Windows too the name comes without ".exe": shellingham's nt.py drops it.
         key = ALIASES.get(name.lower(), name.lower())
-        if key.endswith(".exe"):
-            key = key[:-4]
         if key in SHELLS:
             return SHELLS[key]
     except Exception as err:  # noqa: BLE001 - shellingham raises its own and OS errors
