@@ -265,6 +265,14 @@ def test_bad_mfa_code_refused_before_any_call(world, code):
 def test_duration_out_of_range(world):
     line = one_line_error(world.run("use", "jump", "--duration", "60", "--shell", "bash"), 2)
     assert "out of range" in line
+    for outside in ("899", "129601"):
+        line = one_line_error(world.run("use", "ci", "--duration", outside, "--shell", "bash"), 2)
+        assert "--duration" in line and f"{outside} is out of range: 900 to 129600 seconds" in line, line
+    # The limits themselves are STS's: both are asked for as they are.
+    world.add_keys()
+    for limit in ("900", "36h"):
+        use(world, "ci", "--duration", limit)
+    assert [c.params["DurationSeconds"] for c in world.moto.calls] == ["900", "129600"]
 
 
 # "Reported in seconds, not after minutes of retries" is behaviour, so it is checked
