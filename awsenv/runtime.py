@@ -54,9 +54,11 @@ def process_gone(pid: int) -> bool:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stream:
             return stream.read().rpartition(")")[2].split()[:1] == ["Z"]
     except FileNotFoundError:
-        return True
+        if os.path.isdir("/proc/self"):  # a /proc without that pid: it is gone
+            return True
     except OSError:
         pass
+    # No /proc (macOS, the BSDs): only kill -0, to which a zombie still answers.
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

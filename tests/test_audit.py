@@ -398,6 +398,29 @@ def test_without_so_peercred_the_private_directory_is_the_guard(monkeypatch):
     assert agent._peer_is_us(Conn()) is True
 
 
+def test_whether_a_process_is_gone_with_proc_and_without(monkeypatch):
+    """The agent's `stop` and the endpoint's owner check ask whether a pid is gone.
+    Bug found by make mutants (the kill -0 fallback was reached by no test): without
+    /proc (macOS, the BSDs) every pid counted as gone, so a server-mode token died at
+    once and `agent stop` returned before the agent had exited."""
+    from awsenv import runtime
+
+    child = subprocess.Popen(["true"])
+    child.wait()  # reaped: no process has that pid now
+    for proc in (True, False):
+        if not proc:
+            def no_proc(path, *args, **kwargs):
+                if str(path).startswith("/proc/"):
+                    raise FileNotFoundError(path)
+                return open(path, *args, **kwargs)
+
+            isdir = os.path.isdir
+            monkeypatch.setattr(runtime, "open", no_proc, raising=False)
+            monkeypatch.setattr(os.path, "isdir", lambda path: not str(path).startswith("/proc") and isdir(path))
+        assert runtime.process_gone(os.getpid()) is False, proc
+        assert runtime.process_gone(child.pid) is True, proc
+
+
 def test_a_write_drops_expired_sessions_from_the_keyring(world):
     """Mutation (cosmic-ray): the loop in Resolver.save that drops expired entries made
     empty. Expired credentials must not pile up in the keyring item."""
