@@ -540,6 +540,28 @@ def test_the_agent_renews_sso_credentials_from_the_stored_token_ahead_of_need(wo
     assert secrets_on_disk(world, *sso.server.issued) == []
 
 
+def test_the_hooks_refresh_asks_the_agent_for_sso_credentials_it_does_not_watch_yet(world, sso):
+    """sandbox is due and the agent never watched it (the switch came before it
+    started): the hook's refresh asks the agent, which renews with the stored token,
+    instead of importing botocore at the prompt. Mutation (cosmic-ray): the agent asked
+    only when the credentials were still cached (`found is None` made `is not None`)."""
+    from test_broker import age
+    from test_structure import HEAVY, heavy, imported, wait_for_agent
+
+    world.ok("sso", "login", "corp")
+    first = use(world, "sandbox")  # no agent yet: this run starts it
+    wait_for_agent(world)
+    age(world, "sandbox", 200, kind="sso")
+    sso.server.calls.clear()
+    due = {"AWSENV_PROFILE": "sandbox", "AWSENV_EXPIRES": str(int(time.time()) + 200),
+           "AWS_ACCESS_KEY_ID": first["AWS_ACCESS_KEY_ID"], "PYTHONPROFILEIMPORTTIME": "1"}
+    done = world.ok("refresh", "--shell", "bash", env=due)
+    assert heavy(imported(done.stderr), HEAVY) == [], "no SDK and no keyring at the prompt"
+    assert sso.server.operations() == ["GetRoleCredentials"]
+    renewed = env_after(world, done.stdout)
+    assert renewed["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1] != first["AWS_ACCESS_KEY_ID"]
+
+
 def test_the_agent_waits_for_the_user_when_only_a_sign_in_would_do(world, sso):
     from test_broker import age, watched, wait_until
     from test_structure import wait_for_agent
