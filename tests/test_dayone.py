@@ -149,6 +149,19 @@ def test_a_short_duration_keeps_the_cached_12h_session(world):
     assert again["AWSENV_EXPIRES"] == long["AWSENV_EXPIRES"] and world.moto.actions() == []
 
 
+def test_a_longer_duration_replaces_the_cached_session(world):
+    """The other half of bug 7: a --duration longer than the cached session's is kept
+    for the next switch. Mutation (cosmic-ray): `(creds.expiration or 0)` made `and`,
+    so an explicit session never replaced a cached one."""
+    world.add_keys()
+    use(world, "jump", "--mfa-code", "123456")  # 12 h
+    longer = use(world, "jump", "--duration", "36h", "--mfa-code", "654321")
+    assert int(longer["AWSENV_EXPIRES"]) - time.time() > 35 * 3600
+    world.moto.calls.clear()
+    again = use(world, "jump")
+    assert again["AWSENV_EXPIRES"] == longer["AWSENV_EXPIRES"] and world.moto.actions() == []
+
+
 # help and a mistyped command -----------------------------------------------------------
 @pytest.mark.parametrize("argv, shows", [((), "usage: awsenv [-h]"), (("help",), "usage: awsenv [-h]"),
                                          (("help", "use"), "usage: awsenv use [-h]")])
