@@ -420,6 +420,20 @@ def test_whether_a_process_is_gone_with_proc_and_without(monkeypatch):
         assert runtime.process_gone(os.getpid()) is False, proc
         assert runtime.process_gone(child.pid) is True, proc
 
+    # A /proc that may not be read (mounted with hidepid), and a process of another user,
+    # to which kill -0 answers EPERM: both are there, not gone.
+    def unreadable(path, *args, **kwargs):
+        raise PermissionError(path)
+
+    def not_ours(pid, signum):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(runtime, "open", unreadable, raising=False)
+    assert runtime.process_gone(os.getpid()) is False
+    assert runtime.process_gone(child.pid) is True
+    monkeypatch.setattr(os, "kill", not_ours)
+    assert runtime.process_gone(os.getpid()) is False
+
 
 def test_a_write_drops_expired_sessions_from_the_keyring(world):
     """Mutation (cosmic-ray): the loop in Resolver.save that drops expired entries made
