@@ -945,3 +945,14 @@ def test_the_hooks_refresh_asks_the_agent_to_renew_a_role_it_does_not_watch_yet(
     assert renewal.key_id == get_session_key(world, "jump"), "from the cached MFA session"
     renewed = env_after(world, done.stdout)
     assert renewed["AWS_ACCESS_KEY_ID"] == get_session_key(world, "dev", "role") != first["AWS_ACCESS_KEY_ID"]
+
+
+def test_a_role_is_assumed_in_its_own_region_else_its_sources(world):
+    """dev names eu-central-1; prod names none and is reached from jump (eu-west-1):
+    each AssumeRole is signed for that region. Mutation (cosmic-ray): `profile.region
+    or source.region` made `and`."""
+    world.add_keys()
+    use(world, "dev", "--mfa-code", "123456")
+    use(world, "prod")
+    regions = {c.params["RoleArn"].rpartition("/")[2]: c.region for c in world.moto.calls if c.action == "AssumeRole"}
+    assert regions == {"dev": "eu-central-1", "prod": "eu-west-1"}, world.moto.calls

@@ -34,7 +34,7 @@ def refusal(code: str, message: str) -> bytes:
         f"<Code>{code}</Code><Message>{message}</Message></Error>"
         "<RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"
     ).encode()
-SIGNER = re.compile(r"Credential=([A-Z0-9]+)/")
+SIGNER = re.compile(r"Credential=([A-Z0-9]+)/(?:\d{8}/([a-z0-9-]+)/)?")
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Call:
     action: str
     key_id: str
     params: dict
+    region: str = ""  # of the signature's scope
 
 
 @dataclass
@@ -75,7 +76,7 @@ class MotoServer:
             action = target.rpartition(".")[2] if target else params.get("Action", "")
             signer = SIGNER.search(environ.get("HTTP_AUTHORIZATION", ""))
             if action and not environ.get("PATH_INFO", "").startswith("/moto-api"):
-                call = Call(action, signer.group(1) if signer else "", params)
+                call = Call(action, signer.group(1) if signer else "", params, (signer.group(2) or "") if signer else "")
                 self.calls.append(call)
                 refused = self.refuse(call) if self.refuse is not None else None
                 if refused:
