@@ -956,3 +956,29 @@ def test_a_role_is_assumed_in_its_own_region_else_its_sources(world):
     use(world, "prod")
     regions = {c.params["RoleArn"].rpartition("/")[2]: c.region for c in world.moto.calls if c.action == "AssumeRole"}
     assert regions == {"dev": "eu-central-1", "prod": "eu-west-1"}, world.moto.calls
+
+
+def test_a_role_session_is_named_after_the_local_user(world):
+    """SPEC: role_session_name defaults to something traceable in CloudTrail, the local
+    user name, with what STS refuses made `-` and cut to 64. Mutation (cosmic-ray):
+    `name[:64] or "awsenv"` made `and` (every session named "awsenv")."""
+    world.add_keys()
+    for login, named in (("jane doe/ops", "jane-doe-ops"), ("x" * 70, "x" * 64)):
+        env = {"LOGNAME": login, "USER": login}
+        use(world, "deploy", "--refresh", env=env)
+        assert world.moto.calls[-1].params["RoleSessionName"] == named
+
+
+def test_a_role_whose_source_profile_changed_is_not_served_from_its_old_session(world):
+    """Mutation (cosmic-ray): source_profile left out of the role's cache key."""
+    world.ok("add", "default", "--env", env={
+        "AWS_ACCESS_KEY_ID": world.robot.key_id, "AWS_SECRET_ACCESS_KEY": world.robot.secret})
+    world.add_keys()
+    use(world, "deploy")
+    config = world.home / ".aws" / "config"
+    text = config.read_text()
+    assert text.count("source_profile = ci\n") == 1
+    config.write_text(text.replace("source_profile = ci\n", "source_profile = default\n"))
+    world.moto.calls.clear()
+    use(world, "deploy")
+    assert [c.action for c in world.moto.calls] == ["AssumeRole"], "a new session, from default"
