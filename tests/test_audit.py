@@ -360,6 +360,19 @@ def test_the_agent_exits_after_its_idle_time(world):
     assert not agent_socket(world).exists()
 
 
+def test_the_agent_stays_through_a_quiet_spell_shorter_than_its_idle_time(world):
+    """The agent's accept wakes every second to check its idle time and its socket; a
+    second with no request is not an exit. Mutation (cosmic-ray): the accept's
+    TimeoutError not caught, so the agent left at the first quiet second and a served
+    shell lost its endpoint."""
+    world.add_keys()
+    world.ok("use", "ci", "--shell", "bash")
+    wait_for_agent(world)
+    (pid,) = agent_pids(world)
+    time.sleep(3)  # three of the accept's timeouts, and no request
+    assert agent_pids(world) == [pid] and agent_socket(world).exists()
+
+
 def test_the_agent_exits_when_its_socket_is_removed(world):
     """Mutation: the socket's inode check in serve() removed."""
     world.add_keys()
