@@ -335,6 +335,25 @@ def test_export_exec_credential_process_and_login_take_sso_profiles(world, sso, 
     assert "GetFederationToken" not in [a for a, _ in world.moto.actions()]
 
 
+def test_an_sso_profile_changed_in_the_config_is_not_served_from_its_old_credentials(world, sso):
+    """Mutations (cosmic-ray): the account or the role left out of the SSO cache key
+    (`or ""` made `and ""`): after an edit, `use sandbox` would hand out the old role."""
+    world.ok("sso", "login", "corp")
+    use(world, "sandbox")
+    config = world.home / ".aws" / "config"
+    text = config.read_text()
+    for before, after, asked in (("sso_role_name = AdministratorAccess", "sso_role_name = ReadOnly",
+                                  ("111111111111", "ReadOnly")),
+                                 ("sso_account_id = 111111111111", "sso_account_id = 222222222222",
+                                  ("222222222222", "ReadOnly"))):
+        text = text.replace(before, after, 1)
+        config.write_text(text)
+        sso.server.calls.clear()
+        use(world, "sandbox")
+        assert [(op, q.get("account_id"), q.get("role_name")) for op, q in sso.server.calls] == [
+            ("GetRoleCredentials", *asked)]
+
+
 def test_sso_profile_refuses_duration_and_a_key(world, sso):
     world.ok("sso", "login", "corp")
     done = world.run("use", "sandbox", "--duration", "3600", "--shell", "bash")
