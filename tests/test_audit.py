@@ -618,6 +618,30 @@ def test_min_ttl_through_the_program(world):
     assert world.moto.actions() == []
     done = world.run("use", "jump", "--shell", "bash", env={"AWSENV_MIN_TTL": str(12 * 3600 + 60)})
     assert "needs an MFA code" in one_line_error(done, 1)
+    # Not a number: one line that names it (mutation: env_seconds' ValueError not caught).
+    done = world.run("use", "jump", "--shell", "bash", env={"AWSENV_MIN_TTL": "5m"})
+    assert one_line_error(done, 2) == "awsenv: AWSENV_MIN_TTL must be a number of seconds, not '5m'"
+
+
+@pytest.mark.parametrize("entry", [
+    {"SecretAccessKey": "s", "SessionToken": "t", "Expiration": 4102444800},  # no key ID
+    {"AccessKeyId": "ASIAX", "SecretAccessKey": "s", "Expiration": "soon"},
+    {"AccessKeyId": "ASIAX", "SecretAccessKey": "s", "Expiration": [4102444800]},
+])
+def test_a_damaged_cached_session_is_replaced_not_a_traceback(world, entry):
+    """The sessions item under the right key, but what it holds is not a session (the
+    item can be edited by other tools). Mutations (cosmic-ray): KeyError, ValueError or
+    TypeError from Credentials.from_dict not caught in `cached`."""
+    world.add_keys()
+    use(world, "ci")
+    stored = json.loads(keyring_get(world, "sessions"))
+    (key,) = [k for k in stored if k != "mfa-used"]
+    world.ok("agent", "stop")
+    keyring_set(world, "sessions", json.dumps({key: entry}))
+    world.moto.calls.clear()
+    env = use(world, "ci", env={"AWSENV_AGENT": "0"})
+    assert world.moto.actions() == [("GetSessionToken", world.robot.key_id)]
+    assert env["AWS_ACCESS_KEY_ID"] != "ASIAX"
 
 
 # the prompt and the hook under set -u ------------------------------------------------------
