@@ -200,7 +200,8 @@ def test_exec_takes_its_flags_after_the_profile_and_before_the_double_dash(world
 
 
 # durations with units -------------------------------------------------------------------
-@pytest.mark.parametrize("given, seconds", [("1h", 3600), ("90m", 5400), ("3600", 3600), ("1h30m", 5400)])
+@pytest.mark.parametrize("given, seconds", [("1h", 3600), ("90m", 5400), ("3600", 3600), ("1h30m", 5400),
+                                            ("15m30s", 930), ("1d", 86400)])
 def test_duration_takes_units(world, given, seconds):
     world.add_keys()
     use(world, "ci", "--duration", given)
