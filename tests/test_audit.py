@@ -902,8 +902,9 @@ def test_a_failure_is_reported_even_when_the_keyring_goes_before_the_save(world)
 
 def test_a_role_reached_from_a_role_is_assumed_with_that_roles_session(world):
     """deep -> dev -> jump: dev's session assumes prod, for at most the hour AWS allows a
-    chained role. Mutation (cosmic-ray): `if source.is_role` negated, which asked for an
-    MFA session of dev as if it were a base profile. No test resolved such a chain."""
+    chained role. Mutations (cosmic-ray): `if source.is_role` negated, which asked for an
+    MFA session of dev as if it were a base profile; the source resolved with
+    `top=True`, which gave it the target's --duration. No test resolved such a chain."""
     world.add_keys()
     config = world.home / ".aws" / "config"
     config.write_text(config.read_text() + f"\n[profile deep]\nrole_arn = {ROLE}/prod\nsource_profile = dev\n")
@@ -917,6 +918,10 @@ def test_a_role_reached_from_a_role_is_assumed_with_that_roles_session(world):
     world.moto.calls.clear()
     use(world, "deep")
     assert world.moto.calls == [], "both sessions are cached"
+    # --duration is the target's: dev's cached session still serves as the source.
+    use(world, "deep", "--duration", "20m")
+    (call,) = world.moto.calls
+    assert (call.params["RoleArn"], call.params["DurationSeconds"]) == (f"{ROLE}/prod", "1200")
 
 
 def get_session_key(world, profile: str, kind: str = "session") -> str:
