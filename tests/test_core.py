@@ -436,6 +436,11 @@ def test_wrong_mfa_code_without_terminal_is_one_line(world):
     world.moto.refuse = lambda call: MFA_FAILED if call.params.get("TokenCode") == "111111" else None
     line = one_line_error(world.run("use", "jump", "--mfa-code", "111111", "--shell", "bash"), 1)
     assert "MFA code was rejected" in line
+    # A refused code was spent all the same: the next run does not send it again, though
+    # that run obtained nothing to store (mutation: Resolver.save skipping the codes then).
+    world.moto.calls.clear()
+    line = one_line_error(world.run("use", "jump", "--mfa-code", "111111", "--shell", "bash"), 1)
+    assert "already used" in line and world.moto.calls == []
 
 
 def test_wrong_mfa_code_is_asked_again_on_the_terminal(world):
