@@ -190,8 +190,8 @@ def all_tests() -> list[str]:
 
 
 def measure() -> None:
-    """Run every unit's tests once under coverage and keep, for each line of awsenv,
-    the ids of the tests that ran it (.mutants/tests.json)."""
+    """Run the whole suite once under coverage and keep, for each line of awsenv, the
+    ids of the tests that ran it (.mutants/tests.json)."""
     import sysconfig
 
     tests = all_tests()
@@ -214,8 +214,8 @@ def measure() -> None:
     print(f"mutants: measuring which tests reach which line ({len(tests)} test files)...", flush=True)
     failed_list = cov / "failed.txt"
     try:
-        # Not -x: a test that fails under coverage (a signal that coverage's own handler
-        # delays) only loses its part of the map, and is named.
+        # Not -x: a test that fails under coverage (those that check what a process
+        # imports: coverage imports more) only loses its part of the map, and is named.
         done = subprocess.run([*PYTEST.replace(" -x", "").split(), "-rf", *tests], cwd=ROOT, env=env,
                               capture_output=True, text=True)
     finally:

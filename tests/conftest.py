@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -13,6 +14,13 @@ from world import MotoServer, SecretService, config_text, create_account, make_h
 
 BIN = Path(sys.executable).parent
 AWSENV = str(BIN / "awsenv")
+
+# A suite started in the background by a shell without job control (`make test &`,
+# nohup) inherits SIGINT ignored, and so would every awsenv, bash and Python it starts:
+# the Ctrl-C tests would then test nothing but that. A handled signal is reset to its
+# default in a child, an ignored one is not; so the suite handles it as Python does.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 WEIRD = "ev'il\"$(touch PWNED)`touch PWNED2`;x"
 
 
