@@ -347,7 +347,10 @@ def test_import_delete_plaintext(world):
     creds.chmod(0o600)
     first = world.ok("use", "legacy", "--shell", "bash")
     assert "plaintext" in first.stderr and "awsenv import" in first.stderr
-    world.ok("import", "legacy", "--delete-plaintext")
+    imported = world.ok("import", "legacy", "--delete-plaintext")
+    # The key ID, as `add` says it: which key is now in the keyring, never its secret.
+    assert f"stored the key {world.robot.key_id} of profile 'legacy'" in imported.stderr
+    assert world.robot.secret not in imported.stderr + imported.stdout
     text = creds.read_text()
     assert world.robot.secret not in text and world.robot.key_id not in text
     assert text.startswith(other) and "[legacy]\n" in text and text.endswith("[tail]\nfoo = bar\n")

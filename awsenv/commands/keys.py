@@ -119,7 +119,7 @@ def cmd_import(args) -> None:
     vault = Vault()
     for name in names:
         vault.set_key(name, Credentials(*plaintext[name]))
-        print(f"awsenv: stored the key of profile {name!r} in the keyring", file=sys.stderr)
+        print(f"awsenv: stored the key {plaintext[name][0]} of profile {name!r} in the keyring", file=sys.stderr)
     _import_tokens(vault, [tokens[s] for s in dict.fromkeys(sessions) if s], args.delete_plaintext)
     if not names:
         return
