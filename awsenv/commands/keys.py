@@ -118,8 +118,9 @@ def cmd_import(args) -> None:
         return
     vault = Vault()
     for name in names:
-        vault.set_key(name, Credentials(*plaintext[name]))
-        print(f"awsenv: stored the key {plaintext[name][0]} of profile {name!r} in the keyring", file=sys.stderr)
+        stored = Credentials(*plaintext[name])
+        vault.set_key(name, stored)
+        print(f"awsenv: stored the key {stored.access_key_id} of profile {name!r} in the keyring", file=sys.stderr)
     _import_tokens(vault, [tokens[s] for s in dict.fromkeys(sessions) if s], args.delete_plaintext)
     if not names:
         return
