@@ -5,6 +5,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from world import MotoServer, SecretService, config_text, create_account, make_h
 
 BIN = Path(sys.executable).parent
 AWSENV = str(BIN / "awsenv")
+# Python puts the working directory first on sys.path for `-c` and `-m`: a test that
+# starts `python -c …` from the checkout would import its source tree, not the
+# installed awsenv. tests/ holds no awsenv package.
+os.chdir(Path(__file__).resolve().parent)
 
 # A suite started in the background by a shell without job control (`make test &`,
 # nohup) inherits SIGINT ignored, and so would every awsenv, bash and Python it starts:
@@ -52,11 +57,78 @@ def module_available(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
 
+# Every process a test starts carries this in its environment, so the end of the
+# session can tell whether any of them is still running.
+RUN_MARK = f"{os.getpid()}-{os.urandom(4).hex()}"
+os.environ["AWSENV_TEST_RUN"] = RUN_MARK
+
+
+def processes_marked(mark: str) -> list[str]:
+    """The pids (other than ours) whose environment holds AWSENV_TEST_RUN=mark."""
+    needle = f"AWSENV_TEST_RUN={mark}".encode() + b"\0"
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as stream:
+                if needle in stream.read() and int(pid) != os.getpid():
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
+def describe(pids: list[str]) -> list[str]:
+    out = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as stream:
+                command = stream.read().replace(b"\0", b" ").decode(errors="replace")
+            out.append(f"{pid}: {command[:120]}")
+        except OSError:
+            pass
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leaves_nothing_behind():
+    """The suite's own check: after the last test, /tmp holds nothing it did not hold
+    before, and no process a test started is still running."""
+    before = set(os.listdir("/tmp"))
+    yield
+    import time
+
+    deadline = time.monotonic() + 10  # an agent may take a moment to notice its end
+    while processes_marked(RUN_MARK) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = describe(processes_marked(RUN_MARK))
+    for pid in processes_marked(RUN_MARK):
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except OSError:
+            pass
+    new = sorted(set(os.listdir("/tmp")) - before)
+    assert not left, f"processes the tests started are still running: {left}"
+    assert not new, f"the tests left these in /tmp: {new}"
+
+
+@pytest.fixture(scope="session")
+def runtime_base():
+    """One short directory in /tmp for the tests' private runtime directories, removed
+    at the end of the session whatever happened."""
+    base = Path(tempfile.mkdtemp(prefix="awsenv-tests-", dir="/tmp"))
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def moto():
     server = MotoServer().start()
-    yield server
-    server.stop()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @dataclass
@@ -117,15 +189,25 @@ class World:
 
 
 @pytest.fixture
-def world(moto, tmp_path, request):
+def world(moto, tmp_path, request, runtime_base):
     moto.reset()
     people = create_account(moto.url)
     moto.calls.clear()
     home = make_home(tmp_path)
     tmp = tmp_path / "tmp"
     tmp.mkdir()
-    runtime = short_runtime_dir()
+    runtime = short_runtime_dir(runtime_base)
     keyring = SecretService(runtime, home)
+    try:
+        yield from _world(tmp_path, home, tmp, runtime, keyring, moto, people, request)
+    finally:
+        try:
+            keyring.stop()
+        finally:
+            shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _world(tmp_path, home, tmp, runtime, keyring, moto, people, request):
     try:
         keyring.start()
     except RuntimeError as err:
@@ -144,14 +226,13 @@ def world(moto, tmp_path, request):
         "AWS_EC2_METADATA_DISABLED": "true",
         "XDG_DATA_HOME": str(home / ".local" / "share"),
         "XDG_CACHE_HOME": str(home / ".cache"),
+        "AWSENV_TEST_RUN": RUN_MARK,
         **keyring.env(),
         **mutants_coverage(request),
     }
     w = World(tmp_path, home, tmp, env, moto, people, keyring)
     w.write_config(config_text(people["alice"].mfa_serial, WEIRD))
     yield w
-    keyring.stop()
-    shutil.rmtree(runtime, ignore_errors=True)
 
 
 def mutants_coverage(request) -> dict[str, str]:

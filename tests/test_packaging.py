@@ -1,8 +1,11 @@
-"""The wheel as a user gets it (issue 3, Layout): the shell scripts ship inside it and
-`awsenv init` works from the installed copy alone; and the path of the awsenv program
-is quoted once, for real, when it holds a space, a quote and a command substitution."""
+"""What a user installs: the suite runs the wheel `make dist` builds, installed as pip
+installs it; that wheel holds every module and template and no development tool; `pip
+install .` ships the same; every command's help works from it. Then the path of the
+awsenv program, quoted once, for real, when it holds a space, a quote and a command
+substitution."""
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -15,77 +18,126 @@ from awsenv.shells import get
 from conftest import AWSENV, require
 
 ROOT = Path(__file__).resolve().parent.parent
-SHELLS = ("bash", "zsh", "fish", "pwsh")
-TEMPLATES = {"bash": "awsenv.bash", "zsh": "awsenv.zsh", "fish": "awsenv.fish", "pwsh": "awsenv.ps1"}
+DISTRIBUTION = "awsenv-shell"
 # No awsenv on it: the wrapper must call the program by the path init embedded.
 BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
-INIT_FROM_SITE = (
-    "import sys; sys.argv = ['awsenv', 'init', {shell!r}]\n"
-    "import awsenv, awsenv.shells.base\n"
-    "sys.stderr.write(awsenv.__file__ + '\\n' + awsenv.shells.base.__file__ + '\\n')\n"
-    "from awsenv.cli import main\n"
-    "sys.exit(main())\n"
-)
+WHERE = "import awsenv, awsenv.commands, sys; sys.stdout.write(awsenv.__file__)"
+# The static completion scripts, and where the wheel installs each under its prefix.
+COMPLETIONS = {
+    "awsenv.bash": "share/bash-completion/completions/awsenv.bash",
+    "_awsenv": "share/zsh/site-functions/_awsenv",
+    "awsenv.fish": "share/fish/vendor_completions.d/awsenv.fish",
+    "awsenv.ps1": "share/awsenv/completions/awsenv.ps1",
+}
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """The wheel built from the repository, installed into a directory of its own."""
-    tmp = tmp_path_factory.mktemp("wheel")
+def sources() -> set[str]:
+    """The files under awsenv/ in the checkout that git tracks or would (not ignored)."""
+    done = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", "awsenv"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return {name for name in done.stdout.splitlines() if (ROOT / name).is_file()}
+
+
+def installed_files() -> dict[str, Path]:
+    """The installed distribution's files (its RECORD), by their path in the wheel."""
+    dist = importlib.metadata.distribution(DISTRIBUTION)
+    files = {}
+    for file in dist.files or []:
+        name = file.as_posix()
+        if name.endswith(".pyc") or ".dist-info/" in name:
+            continue
+        name = re.sub(r"^(\.\./)+", "", name)  # data files are recorded relative to site-packages
+        files[name] = Path(file.locate()).resolve()
+    return files
+
+
+def test_the_tests_and_the_program_import_the_same_installed_awsenv(tmp_path):
+    import awsenv
+
+    mine = Path(awsenv.__file__).resolve()
+    shebang = Path(AWSENV).read_text().splitlines()[0]
+    assert Path(shebang[2:]).resolve() == Path(sys.executable).resolve(), shebang
+    theirs = subprocess.run([sys.executable, "-c", WHERE], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60, env={"PATH": BARE_PATH, "HOME": str(tmp_path)})
+    assert theirs.returncode == 0, theirs.stderr
+    assert Path(theirs.stdout).resolve() == mine, "the tests and the awsenv program import different copies"
+    if os.environ.get("CI"):
+        assert os.environ.get("AWSENV_TESTS_INSTALLED") == "wheel", "CI runs the suite with `make test`"
+    if os.environ.get("AWSENV_TESTS_INSTALLED") == "wheel":
+        assert not mine.is_relative_to(ROOT / "awsenv"), f"the tests import the checkout ({mine}), not the wheel"
+        assert mine.parent.parent.name == "site-packages", mine
+        direct = importlib.metadata.distribution(DISTRIBUTION).read_text("direct_url.json") or ""
+        assert '"editable": true' not in direct, "an editable install, not the wheel"
+
+
+def test_the_wheel_holds_every_module_and_template_and_no_development_tool():
+    import awsenv
+
+    files = installed_files()
+    shipped = {name for name in files if name.startswith("awsenv/")}
+    assert shipped == sources(), (
+        f"missing from the wheel: {sorted(sources() - shipped)}; not in the checkout: {sorted(shipped - sources())}")
+    for name in ("awsenv/commands/__init__.py", "awsenv/shells/templates/awsenv.bash",
+                 "awsenv/shells/templates/awsenv.zsh", "awsenv/shells/templates/awsenv.fish",
+                 "awsenv/shells/templates/awsenv.ps1"):
+        assert name in shipped, name
+    # The same bytes as the checkout: the suite tests what is there now, not an old build.
+    stale = [name for name in shipped if files[name].read_bytes() != (ROOT / name).read_bytes()]
+    assert stale == [], f"the installed wheel is older than the checkout (run `make test`): {stale}"
+    assert not any("completions.py" in name or name.startswith("tools/") for name in files), sorted(files)
+    for script, where in COMPLETIONS.items():
+        assert where in files, f"{where} is not in the wheel"
+        assert files[where].read_bytes() == (ROOT / "completions" / script).read_bytes(), where
+    assert importlib.metadata.version(DISTRIBUTION) == awsenv.__version__
+
+
+def test_pip_install_dot_ships_what_the_wheel_ships(tmp_path):
+    """What the README's `pip install .` (and `pipx install .`) builds from the checkout,
+    without the sdist step `make dist` takes."""
+    target = tmp_path / "target"
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp / "dist"), str(ROOT)],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--quiet", "--target", str(target),
+         str(ROOT)],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "TMPDIR": str(tmp_path)},
     )
     assert done.returncode == 0, done.stderr
-    (wheel,) = (tmp / "dist").glob("awsenv-*.whl")
-    site = tmp / "site"
-    done = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q", "--target", str(site), str(wheel)],
-        capture_output=True, text=True, timeout=300,
-    )
+    built = {str(path.relative_to(target)) for path in (target / "awsenv").rglob("*")
+             if path.is_file() and "__pycache__" not in path.parts}
+    assert built == sources()
+
+
+def subcommands() -> list[list[str]]:
+    import argparse
+
+    from awsenv.parser import build_parser
+
+    def walk(parser: argparse.ArgumentParser, prefix: list[str]):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield [*prefix, name]
+                    yield from walk(sub, [*prefix, name])
+
+    return list(walk(build_parser(), []))
+
+
+def test_every_command_has_help_in_the_installed_program(tmp_path):
+    commands = subcommands()
+    assert {"use", "add", "list", "sso", "agent", "login"} <= {c[0] for c in commands}, commands
+    env = {"PATH": BARE_PATH, "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    for command in commands:
+        done = subprocess.run([AWSENV, *command, "--help"], capture_output=True, text=True, timeout=60, env=env,
+                              cwd=tmp_path)
+        assert done.returncode == 0 and done.stdout.startswith("usage: awsenv"), (command, done.stderr)
+        assert "Traceback" not in done.stderr and "internal error" not in done.stderr, (command, done.stderr)
+
+
+def test_version_is_the_distributions():
+    done = subprocess.run([AWSENV, "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    return site
-
-
-def test_installed_wheel_holds_the_shell_scripts(installed):
-    for shell, name in TEMPLATES.items():
-        shipped = installed / "awsenv" / "shell" / name
-        assert shipped.is_file(), f"{name} is missing from the installed wheel"
-        assert shipped.read_bytes() == (ROOT / "shell" / name).read_bytes(), name
-
-
-@pytest.mark.parametrize("shell", SHELLS)
-def test_init_from_the_installed_wheel(installed, tmp_path, shell):
-    """`awsenv init` run from the installed copy alone (not the repository's) prints what
-    the repository's prints, apart from the program's path."""
-    stub_dir = tmp_path / "bin"
-    stub_dir.mkdir()
-    stub = stub_dir / "awsenv"  # what shutil.which finds: argv[0] is a bare "awsenv"
-    stub.write_text("#!/bin/sh\nexit 99\n")
-    stub.chmod(0o755)
-    env = {
-        "PATH": f"{stub_dir}:{BARE_PATH}", "HOME": str(tmp_path), "LANG": "C.UTF-8",
-        "PYTHONPATH": str(installed), "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    done = subprocess.run(
-        [sys.executable, "-s", "-c", INIT_FROM_SITE.format(shell=shell)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    where = done.stderr.splitlines()
-    assert len(where) == 2, done.stderr
-    for module in where:
-        assert Path(module).is_relative_to(installed), f"imported {module}, not the installed wheel"
-    from_wheel = done.stdout
-
-    repo = subprocess.run([AWSENV, "init", shell], cwd=tmp_path, capture_output=True, text=True, timeout=60,
-                          env={**env, "PYTHONPATH": ""})
-    assert repo.returncode == 0, repo.stderr
-    quote = get(shell).quote
-    assert quote(str(stub)) in from_wheel, "init did not embed the program it found on PATH"
-    assert quote(AWSENV) in repo.stdout
-    assert "__AWSENV_" not in from_wheel
-    assert from_wheel.replace(quote(str(stub)), "@EXE@") == repo.stdout.replace(quote(AWSENV), "@EXE@")
+    assert done.stdout == f"awsenv {importlib.metadata.version(DISTRIBUTION)}\n"
 
 
 # The program's path, quoted once ------------------------------------------------------
@@ -182,22 +234,22 @@ def test_exe_path_with_quotes_in_pwsh_init(tmp_path):
 
 # `make demo` on a fresh machine -----------------------------------------------------------
 def test_make_demo_in_a_fresh_virtualenv_says_what_it_installs_and_nothing_else(tmp_path):
-    """The Makefile's own install into a new virtualenv (with build isolation, so the newest
-    pip and setuptools run): one line saying what it does, no pip or setuptools warning (pip
-    shows a local project's build-backend warnings), and a plain .pth entry for the checkout,
-    so starting Python imports nothing more. PIP_NO_DEPS=1 keeps the dependencies out; the
-    demo's need for the demo extra alone is test_demo's."""
+    """The Makefile's own install into a new virtualenv: one line saying what it does, no
+    pip or setuptools warning, and the wheel installed as a user gets it (no editable
+    hook pointing at the checkout). PIP_NO_DEPS=1 keeps the dependencies out; the demo's
+    need for the demo extra alone is test_demo's."""
     require("make")
     venv = tmp_path / "venv"
     # Run by `make test`, this make would be a sub-make that says "Entering directory".
     outer = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
-    env = {**{k: v for k, v in os.environ.items() if k not in outer}, "PIP_NO_DEPS": "1"}
+    env = {**{k: v for k, v in os.environ.items() if k not in outer}, "PIP_NO_DEPS": "1", "TMPDIR": str(tmp_path)}
     done = subprocess.run(["make", f"VENV={venv}", f"{venv}/.demo"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("make demo: installing awsenv") and done.stdout.count("\n") == 1, done.stdout
     noise = [line for line in done.stderr.splitlines() if re.search(r"setuptools|editable|backend|deprecat", line, re.I)]
     assert noise == [], done.stderr
-    (pth,) = venv.glob("lib/python*/site-packages/__editable__*awsenv*.pth")
-    assert pth.read_text().split() == [str(ROOT)], "not a plain path entry: a finder would load in every process"
-    assert not list(venv.glob("lib/python*/site-packages/__editable__*finder*"))
+    (site,) = venv.glob("lib/python*/site-packages")
+    assert (site / "awsenv" / "commands" / "__init__.py").is_file()
+    assert not list(site.glob("__editable__*")), "an editable install, not the wheel"
+    assert (venv / "bin" / "awsenv").is_file()

@@ -273,6 +273,8 @@ def make_home(root: Path) -> Path:
     return home
 
 
-def short_runtime_dir() -> Path:
-    # A unix socket path has a 108-byte limit; pytest's tmp_path can exceed it.
-    return Path(tempfile.mkdtemp(prefix="awsenv-run-", dir="/tmp"))
+def short_runtime_dir(parent: Path | None = None) -> Path:
+    """A private runtime directory with a short path: a unix socket path has a 108-byte
+    limit, which pytest's tmp_path can exceed. The caller removes it (the suite makes
+    them all under one parent, removed at the end of the session)."""
+    return Path(tempfile.mkdtemp(prefix="awsenv-run-", dir=str(parent) if parent else "/tmp"))

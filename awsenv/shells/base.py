@@ -12,7 +12,7 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 class Shell:
     name = ""
-    template = ""  # file name under shell/
+    template = ""  # file name under templates/
     reserved = frozenset[str]()  # what this shell's script calls, beyond RESERVED
     case_sensitive = True  # whether the shell tells function names apart by case
 
@@ -34,7 +34,7 @@ class Shell:
         return "".join(line + "\n" for line in lines)
 
     def init(self, cmd: str, prompt: bool, refresh: bool) -> str:
-        """The template in shell/ with each bare placeholder replaced by an
+        """The template in templates/ with each bare placeholder replaced by an
         already-quoted value. Template authors never write quotes around one."""
         placeholders = {
             "__AWSENV_CMD__": check_function_name(cmd, self),
@@ -50,13 +50,8 @@ class Shell:
 
 
 def template_dir() -> str:
-    """awsenv/shell/ in an installed wheel (setuptools maps the top-level shell/ there);
-    the repository's shell/ when running from a checkout or an editable install."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    installed = os.path.join(package, "shell")
-    if os.path.isdir(installed):
-        return installed
-    return os.path.join(os.path.dirname(package), "shell")
+    """The init scripts ship beside their renderers, as package data."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
 
 def executable() -> str:
