@@ -1,15 +1,18 @@
 """`make demo`: the main job, end to end, with no AWS account and no desktop keyring.
 
-It starts a local AWS emulator (moto) on 127.0.0.1 and a throwaway Secret Service
-(gnome-keyring on a private D-Bus), creates two IAM users (alice with a virtual MFA
-device, robot without) and four roles, and then runs the real flow in a real bash,
-printing each command line before it runs it. On a terminal it then opens an
-interactive bash with awsenv initialised against the same emulator (exit to finish).
-Everything it starts is stopped and everything it writes is removed at the end.
+It starts a local AWS emulator (moto) on 127.0.0.1, keeps the keys in awsenv's
+encrypted-file store in a throwaway HOME (AWSENV_BACKEND=file, with a random
+passphrase in AWSENV_FILE_PASSPHRASE), so it needs no D-Bus and no gnome-keyring,
+creates two IAM users (alice with a virtual MFA device, robot without) and four roles,
+and then runs the real flow in a real bash, printing each command line before it runs
+it. On a terminal it then opens an interactive bash with awsenv initialised against
+the same emulator (exit to finish). Everything it starts is stopped and everything it
+writes is removed at the end, whatever failed; a start-up failure is one line.
 """
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -20,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from world import ACCOUNT, MFA_FAILED, Call, MotoServer, SecretService, create_account, short_runtime_dir  # noqa: E402
+from world import ACCOUNT, MFA_FAILED, Call, MotoServer, create_account, short_runtime_dir  # noqa: E402
 
 # The emulator accepts any MFA code; the demo has it refuse this one, as AWS refuses a wrong code.
 WRONG_CODE = "000000"
@@ -35,7 +38,7 @@ if [[ -t 1 ]]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 run() { printf '\n%s%s$ %s%s\n' "${2:+# $2$'\n'}" "$bold" "$1" "$plain"; eval "$1"; }
 
 run 'AWS_ACCESS_KEY_ID=$ALICE_KEY_ID AWS_SECRET_ACCESS_KEY=$ALICE_SECRET awsenv add jump --env' \
-    "alice's long-term key into the keyring (--env reads it from these two variables)"
+    "alice's long-term key into the encrypted key store (--env reads it from these two variables)"
 run 'awsenv import --delete-plaintext' "robot's key, out of the plaintext ~/.aws/credentials"
 run 'eval "$(awsenv use dev --mfa-code 000000)"' 'a wrong MFA code: AWS refuses it'
 run 'eval "$(awsenv use dev --mfa-code 123456)"' 'the right code: an MFA session for jump, then the dev role'
@@ -101,7 +104,7 @@ def describe(calls: list[Call], owners: dict[str, str]) -> list[str]:
     for call in calls:
         code = call.params.get("TokenCode")
         if call.key_id in owners:
-            what = f"{owners[call.key_id]}'s long-term key, from the keyring"
+            what = f"{owners[call.key_id]}'s long-term key, from the key store"
         elif call.key_id == MOTO_SESSION_KEY:
             what = f"{session}: moto gives every session this same key ID"
         else:
@@ -114,20 +117,46 @@ def describe(calls: list[Call], owners: dict[str, str]) -> list[str]:
     return lines
 
 
+class StartError(Exception):
+    """Something the demo needs is missing: one line, no traceback."""
+
+
 def main() -> int:
     sys.stdout.reconfigure(line_buffering=True)  # keeps our lines in order with the shell's
     # A closed terminal (SIGHUP) or a kill (SIGTERM) still runs the clean-up below: the
-    # daemons run in sessions of their own, so no hangup reaches them.
+    # agent runs in a session of its own, so no hangup reaches it.
     for number in (signal.SIGHUP, signal.SIGTERM):
         signal.signal(number, lambda received, _frame: sys.exit(128 + received))
+    try:
+        check_tools()
+        return run()
+    except StartError as err:
+        print(f"make demo: {err}", file=sys.stderr)
+        return 1
+
+
+def check_tools() -> None:
+    bin_dir = Path(sys.executable).parent
+    if shutil.which("bash") is None:
+        raise StartError("bash is not installed; the demo runs the flow in a real bash (apt-get install bash)")
+    for program, why in (("awsenv", "awsenv"), ("aws", "the AWS CLI")):
+        if not (bin_dir / program).is_file():
+            raise StartError(f"{why} is not installed beside {sys.executable}; run `make demo`, which installs it")
+    try:
+        import moto.server  # noqa: F401
+        import werkzeug  # noqa: F401
+    except ImportError as err:
+        raise StartError(f"the moto AWS emulator is not installed ({err}); run `make demo`, which installs it") from None
+
+
+def run() -> int:
     root = Path(tempfile.mkdtemp(prefix="awsenv-demo-"))
     home = root / "home"
-    (home / ".aws").mkdir(parents=True)
     runtime = short_runtime_dir()
-    keyring = SecretService(runtime, home)
     moto = MotoServer()
+    env: dict[str, str] = {}
     try:
-        keyring.start()
+        (home / ".aws").mkdir(parents=True)
         moto.start()
         people = create_account(moto.url)
         alice, robot = people["alice"], people["robot"]
@@ -139,7 +168,7 @@ def main() -> int:
         credentials.chmod(0o600)
         bin_dir = Path(sys.executable).parent
         env = {
-            "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
+            "PATH": f"{bin_dir}:{os.environ.get('PATH') or '/usr/local/bin:/usr/bin:/bin'}",
             "HOME": str(home),
             "TMPDIR": str(root),
             "LANG": "C.UTF-8",
@@ -147,9 +176,15 @@ def main() -> int:
             "AWS_ENDPOINT_URL": moto.url,
             "AWS_EC2_METADATA_DISABLED": "true",
             "SHELL": "/bin/bash",
-            **keyring.env(),
+            "XDG_RUNTIME_DIR": str(runtime),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            # The encrypted-file store: no D-Bus, no desktop keyring. A passphrase made
+            # for this run, in the environment as a script or CI gives it.
+            "AWSENV_BACKEND": "file",
+            "AWSENV_FILE_PASSPHRASE": secrets.token_urlsafe(24),
         }
-        print(f"awsenv demo: AWS emulator at {moto.url}, HOME in {root}, keyring and agent in {runtime}")
+        print(f"awsenv demo: AWS emulator at {moto.url}, HOME in {root}, agent in {runtime}")
+        print(f"Keys are kept in awsenv's encrypted-file store under {home}/.local/share/awsenv.")
         print(f"The emulator accepts any 6-digit MFA code but {WRONG_CODE}, which it refuses as AWS refuses a wrong one.")
         # A session of its own: no controlling terminal, so nothing in the scripted part
         # can stop to ask on /dev/tty (a refused code is not asked for again).
@@ -167,10 +202,21 @@ def main() -> int:
             interactive(env, root)
         return 0
     finally:
-        keyring.stop()
+        if env:
+            stop_agent(env)
         moto.stop()
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(runtime, ignore_errors=True)
+
+
+def stop_agent(env: dict[str, str]) -> None:
+    """The agent the flow started goes before its runtime directory does (it would see
+    the directory vanish and exit within a second, but the demo waits for no one)."""
+    try:
+        subprocess.run([str(Path(sys.executable).parent / "awsenv"), "agent", "stop"], env=env,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pass
 
 
 def interactive(env: dict[str, str], root: Path) -> None:
@@ -183,11 +229,13 @@ def interactive(env: dict[str, str], root: Path) -> None:
         "\nAn interactive bash with awsenv initialised against the emulator. Every profile\n"
         "`awsenv list` shows works here. Try:\n"
         "  awsenv use dev                  (then watch the prompt)\n"
-        "  awsenv use long                 (a 2 h role: asks for an MFA code, any 6 digits)\n"
+        "  awsenv use long                 (a 2 h role: asks for an MFA code)\n"
         "  awsenv use deploy               (a role from robot's key, no MFA)\n"
         "  awsenv use pr<TAB>\n"
         "  aws sts get-caller-identity\n"
         "  cat ~/.aws/config\n"
+        f"An MFA code is any 6 digits but {WRONG_CODE}; as on AWS, a code is used once: the next one\n"
+        "must differ from the last one accepted in the same 30 seconds.\n"
         "Type exit to end the demo."
     )
     subprocess.run(["bash", "--noprofile", "--rcfile", str(rc), "-i"], env=env)

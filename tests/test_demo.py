@@ -28,11 +28,22 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def run_demo() -> str:
-    for tool in ("dbus-daemon", "gnome-keyring-daemon", "bash"):
-        require(tool)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS", "DBUS", "XDG_RUNTIME"))}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+def bare_path(folder: Path) -> str:
+    """A PATH with the virtualenv and bash, and nothing else: no dbus-daemon, no
+    gnome-keyring-daemon, as on a machine that never installed them."""
+    folder.mkdir(exist_ok=True)
+    (folder / "bash").symlink_to(require("bash"))
+    return f"{Path(sys.executable).parent}:{folder}"
+
+
+def demo_env(folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS", "DBUS", "XDG_RUNTIME", "CI"))}
+    env["PATH"] = bare_path(folder)
+    return env
+
+
+def run_demo(folder: Path) -> str:
+    env = demo_env(folder)
     # -X importtime lists every module the demo imports: it must run with the demo extra alone.
     done = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "demo" / "demo.py")],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=300,
@@ -62,8 +73,8 @@ def sts_calls(out: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def demo_output() -> str:
-    return run_demo()
+def demo_output(tmp_path_factory) -> str:
+    return run_demo(tmp_path_factory.mktemp("bin"))
 
 
 def test_demo_runs_the_flow_and_cleans_up(demo_output):
@@ -114,22 +125,19 @@ def test_demo_shows_a_rejected_mfa_code_then_the_right_one(demo_output):
 
 def assert_cleaned_up(out: str) -> None:
     home = re.search(r"HOME in ([^,\s]+)", out).group(1)
-    runtime = re.search(r"keyring and agent in (\S+)", out).group(1)
+    runtime = re.search(r"agent in (\S+)", out).group(1)
     for path in (home, runtime):
         assert not Path(path).exists(), path
         assert processes_mentioning(path) == [], path
 
 
-def test_demo_on_a_terminal_opens_an_initialised_bash():
+def test_demo_on_a_terminal_opens_an_initialised_bash(tmp_path):
     """Every profile the demo lists works in its interactive shell."""
     import io
 
     import pexpect
 
-    for tool in ("dbus-daemon", "gnome-keyring-daemon", "bash"):
-        require(tool)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS", "DBUS", "XDG_RUNTIME", "CI"))}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    env = demo_env(tmp_path / "bin")
     child = pexpect.spawn(sys.executable, [str(ROOT / "demo" / "demo.py")], env=env, encoding="utf-8",
                           timeout=120, dimensions=(40, 200))
     child.logfile_read = log = io.StringIO()
@@ -156,21 +164,38 @@ def test_demo_on_a_terminal_opens_an_initialised_bash():
     assert_cleaned_up(log.getvalue().replace("\r", ""))
 
 
-def test_demo_cleans_up_when_its_terminal_closes():
+def test_demo_cleans_up_when_its_terminal_closes(tmp_path):
     import signal
 
     import pexpect
 
-    for tool in ("dbus-daemon", "gnome-keyring-daemon", "bash"):
-        require(tool)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS", "DBUS", "XDG_RUNTIME", "CI"))}
-    env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '/usr/bin:/bin')}"
+    env = demo_env(tmp_path / "bin")
     child = pexpect.spawn(sys.executable, [str(ROOT / "demo" / "demo.py")], env=env, encoding="utf-8",
                           timeout=120, dimensions=(40, 200))
-    child.expect(r"HOME in \S+, keyring and agent in \S+")
+    child.expect(r"HOME in \S+, agent in \S+")
     header = child.after
     child.expect("awsenv-demo")
     child.kill(signal.SIGHUP)
     child.expect(pexpect.EOF)
     child.close()
     assert_cleaned_up(header)
+
+
+def test_demo_without_the_emulator_says_so_in_one_line(tmp_path):
+    """A Python without the demo extra (here: with site-packages switched off): one line
+    naming what is missing and how to get it, no traceback, nothing left in /tmp."""
+    env = demo_env(tmp_path / "bin")
+    done = subprocess.run([sys.executable, "-S", str(ROOT / "demo" / "demo.py")], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("make demo: the moto AWS emulator is not installed")
+    assert "make demo" in done.stderr.split("; ")[-1] and "Traceback" not in done.stderr
+
+
+def test_demo_without_bash_says_so_in_one_line(tmp_path):
+    env = {**demo_env(tmp_path / "bin"), "PATH": str(Path(sys.executable).parent)}
+    done = subprocess.run([sys.executable, str(ROOT / "demo" / "demo.py")], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith("make demo: bash is not installed") and done.stderr.count("\n") == 1, done.stderr

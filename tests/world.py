@@ -98,8 +98,11 @@ class MotoServer:
         self.refuse = None
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        server = getattr(self, "_server", None)
+        if server is None:  # never started
+            return
+        server.shutdown()
+        server.server_close()
 
     def actions(self) -> list[tuple[str, str]]:
         return [(c.action, c.key_id) for c in self.calls]
