@@ -115,7 +115,7 @@ ENCRYPTING_BACKENDS = (
 
 def backend_findings(backend) -> list[dict]:
     """What is wrong with the keyring library's backend; None (another store) is fine:
-    the file store encrypts."""
+    the file store and pass encrypt."""
     if backend is None:
         return []
     names = [backend_name(b) for b in getattr(backend, "backends", None) or [backend]]

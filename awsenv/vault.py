@@ -1,11 +1,11 @@
 """The key store: long-term keys, TOTP secrets and the session cache.
 
 `AWSENV_BACKEND` picks where they live: `keyring` (the default: the backend the keyring
-library selects, or the one PYTHON_KEYRING_BACKEND names) or `file` (one encrypted file,
-filestore.py). Every command, the agent and
+library selects, or the one PYTHON_KEYRING_BACKEND names), `file` (one encrypted file,
+filestore.py) or `pass` (the pass program, passstore.py). Every command, the agent and
 the prompt hook open the store here, so the choice holds for all of them. This is the
 only module that imports `keyring`. The items, under the service name `awsenv` in the
-keyring:
+keyring and the folder `awsenv/` in pass:
 
 - `key:PROFILE`   the long-term access key of a base profile (JSON);
 - `totp:PROFILE`  a base32 TOTP secret;
@@ -29,12 +29,12 @@ from .errors import KeyringError, UsageError
 
 SERVICE = "awsenv"
 SESSIONS = "sessions"
-BACKENDS = ("keyring", "file")
+BACKENDS = ("keyring", "file", "pass")
 
 NO_KEYRING_HINT = """\
   Headless Linux and WSL: keep the keys in an encrypted file instead (the agent holds its passphrase):
     export AWSENV_BACKEND=file
-  or start a Secret Service in a D-Bus session:
+  or in pass (AWSENV_BACKEND=pass), or start a Secret Service in a D-Bus session:
     dbus-run-session -- bash
     echo -n 'a password' | gnome-keyring-daemon --unlock --components=secrets
   WSL: or keep the key on the Windows side: credential_process = awsenv.exe export --format json PROFILE
@@ -45,7 +45,7 @@ def chosen() -> str:
     """The store AWSENV_BACKEND names; an unknown name is a usage error (exit 2)."""
     name = os.environ.get("AWSENV_BACKEND") or "keyring"
     if name not in BACKENDS:
-        raise UsageError(f"AWSENV_BACKEND must be keyring or file, not {name!r}")
+        raise UsageError(f"AWSENV_BACKEND must be keyring, file or pass, not {name!r}")
     return name
 
 
@@ -56,6 +56,10 @@ def open_store():
         from .filestore import FileStore
 
         return FileStore()
+    if name == "pass":
+        from .passstore import PassStore
+
+        return PassStore()
     return KeyringStore()
 
 
@@ -209,7 +213,7 @@ class Vault:
 
     def open(self, create: bool = False) -> None:
         """Fail now, with the way out, rather than after someone typed a secret: the
-        keyring is there, the file store unlocks (`create`: or is made)."""
+        keyring is there, the file store unlocks (`create`: or is made), pass is set up."""
         self.store.open(create)
 
     def describe(self) -> str:
@@ -219,7 +223,7 @@ class Vault:
     @property
     def place(self) -> str:
         """The store in a sentence: "stored the key ... in {place}"."""
-        return {"file": "the file store"}.get(self.store.name, "the keyring")
+        return {"file": "the file store", "pass": "pass"}.get(self.store.name, "the keyring")
 
     def handoff(self) -> dict | None:
         """What an agent started now needs to hold the store unlocked (the file store's

@@ -1,11 +1,14 @@
-"""The key stores other than the keyring (AWSENV_BACKEND=file), on a machine with no
-D-Bus at all: the day's flow against moto, what lies on disk, and the failures.
+"""The key stores other than the keyring (AWSENV_BACKEND=file|pass), on a machine with
+no D-Bus at all: the day's flow against moto, what lies on disk, and the failures.
 
-The file store is the real file with its real passphrase.
+The file store is the real file with its real passphrase; pass is the real `pass` with a
+throwaway GnuPG key (no passphrase) in the test's own GNUPGHOME, whose gpg-agent is
+stopped at the end.
 """
 from __future__ import annotations
 
 import json
+import shutil
 import stat
 import subprocess
 import time
@@ -13,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN
+from conftest import BIN, require
 from test_core import env_after, one_line_error, secrets_on_disk
 from test_structure import heavy, imported
 
@@ -30,7 +33,55 @@ def file_store(world):
     return world
 
 
-@pytest.fixture(params=["file"])
+@pytest.fixture
+def pass_store(world):
+    """pass initialised with a new GnuPG key; `pass` reached through a shim that logs
+    every command line it is given, so a test can see that no secret was on one."""
+    assert "DBUS_SESSION_BUS_ADDRESS" not in world.env
+    real = require("pass")
+    require("gpg")
+    # gpg-agent's socket lives in GNUPGHOME: the short runtime directory keeps its path
+    # within the 108 bytes a unix socket may have, and goes away with the test.
+    gnupg = world.keyring.runtime_dir / "gnupg"
+    gnupg.mkdir(mode=0o700)
+    shim = world.root / "shim"
+    shim.mkdir()
+    (shim / "pass").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{world.root}/pass-argv.log"\nexec "{real}" "$@"\n')
+    (shim / "pass").chmod(0o755)
+    world.env.update({"AWSENV_BACKEND": "pass", "GNUPGHOME": str(gnupg), "PATH": f"{shim}:{world.env['PATH']}"})
+    world.pass_log = world.root / "pass-argv.log"
+    try:
+        gpg = ["gpg", "--batch", "--quiet"]
+        subprocess.run([*gpg, "--passphrase", "", "--quick-gen-key", "awsenv test <test@example.invalid>",
+                        "future-default", "default", "never"], env=world.env, check=True, capture_output=True)
+        keys = subprocess.run([*gpg, "--list-secret-keys", "--with-colons"], env=world.env, check=True,
+                              capture_output=True, text=True).stdout
+        fingerprint = next(line.split(":")[9] for line in keys.splitlines() if line.startswith("fpr:"))
+        subprocess.run([real, "init", fingerprint], env=world.env, check=True, capture_output=True)
+        yield world
+    finally:
+        for action in ("--kill", "--remove-socketdir"):
+            subprocess.run(["gpgconf", action, *(["all"] if action == "--kill" else [])], env=world.env,
+                           capture_output=True)
+        assert _gpg_agents(gnupg) == [], "gpg-agent outlived the test"
+
+
+def _gpg_agents(gnupg: Path) -> list[int]:
+    deadline = time.monotonic() + 5
+    while True:
+        found = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                if str(gnupg).encode() in (proc / "cmdline").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+        if not found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+@pytest.fixture(params=["file", "pass"])
 def store(request):
     return request.getfixturevalue(f"{request.param}_store")
 
@@ -48,7 +99,7 @@ def on_disk(world, *secrets: str) -> list[str]:
     return found
 
 
-# the day's flow, in every store ----------------------------------------------------------
+# the day's flow, in both stores ----------------------------------------------------------
 def test_add_use_role_and_credential_process_without_dbus(store):
     world = store
     added = world.run("add", "jump", "--env", env={
@@ -56,7 +107,7 @@ def test_add_use_role_and_credential_process_without_dbus(store):
         "PYTHONPROFILEIMPORTTIME": "1"})
     assert added.returncode == 0, added.stderr[-2000:]
     assert heavy(imported(added.stderr), ("keyring", "secretstorage", "jeepney")) == []
-    place = {"file": "the file store"}[world.env["AWSENV_BACKEND"]]
+    place = {"file": "the file store", "pass": "pass"}[world.env["AWSENV_BACKEND"]]
     assert f"stored the key {world.alice.key_id} of profile 'jump' in {place}" in added.stderr
     world.add_keys_for("ci")
 
@@ -81,6 +132,13 @@ def test_add_use_role_and_credential_process_without_dbus(store):
     secrets = [world.alice.secret, world.robot.secret, base["AWS_SECRET_ACCESS_KEY"], base["AWS_SESSION_TOKEN"],
                role["AWS_SECRET_ACCESS_KEY"], role["AWS_SESSION_TOKEN"], PASSPHRASE]
     assert on_disk(world, *secrets) == []
+    if world.env["AWSENV_BACKEND"] == "pass":
+        argv = world.pass_log.read_text()
+        assert "insert --multiline --force awsenv/key:jump" in argv and "show awsenv/sessions" in argv
+        assert not [s for s in secrets if s in argv]
+        entries = {p.relative_to(world.home / ".password-store").as_posix()
+                   for p in (world.home / ".password-store").rglob("*.gpg")}
+        assert entries == {"awsenv/key:jump.gpg", "awsenv/key:ci.gpg", "awsenv/sessions.gpg"}
 
 
 def test_agent_status_and_doctor_name_the_store(store):
@@ -107,7 +165,7 @@ def test_an_unknown_store_is_one_line_and_exit_2(world):
         line = one_line_error(world.run(*args, env={
             "AWSENV_BACKEND": "vault9", "AWS_ACCESS_KEY_ID": world.robot.key_id,
             "AWS_SECRET_ACCESS_KEY": world.robot.secret}), 2)
-        assert "AWSENV_BACKEND" in line and "keyring or file" in line
+        assert "AWSENV_BACKEND" in line and "keyring, file or pass" in line
 
 
 # the file store ------------------------------------------------------------------------------
@@ -248,3 +306,41 @@ def wait_for_agent(world) -> dict:
         time.sleep(0.1)
     return status
 
+
+# pass ------------------------------------------------------------------------------------
+def test_a_profile_name_stays_inside_the_awsenv_folder(pass_store):
+    world = pass_store
+    hostile = "../x y/'$(touch PWNED)`"
+    world.write_config(f"[profile {hostile}]\n")
+    world.ok("add", hostile, "--env", env={"AWS_ACCESS_KEY_ID": world.robot.key_id,
+                                           "AWS_SECRET_ACCESS_KEY": world.robot.secret})
+    store = world.home / ".password-store"
+    entries = [p.relative_to(store).as_posix() for p in store.rglob("*.gpg")]
+    assert entries == ["awsenv/key:%2E%2E%2Fx%20y%2F%27%24%28touch%20PWNED%29%60.gpg"]
+    rows = json.loads(world.ok("list", "--json").stdout)["profiles"]
+    assert [row["key_stored"] for row in rows if row["profile"] == hostile] == [True]
+    assert world.ok("remove", hostile).returncode == 0
+    assert list(store.rglob("*.gpg")) == [] and not list(world.root.rglob("PWNED"))
+
+
+def test_pass_missing_or_not_initialised_is_one_line_with_the_way_out(pass_store):
+    world = pass_store
+    key = {"AWS_ACCESS_KEY_ID": world.robot.key_id, "AWS_SECRET_ACCESS_KEY": world.robot.secret}
+    line = one_line_error(world.run("add", "ci", "--env", env={**key, "PATH": str(BIN)}), 1)
+    assert "`pass` program" in line and "install" in line
+    empty = world.root / "empty-store"
+    empty.mkdir()
+    for args in (["add", "ci", "--env"], ["use", "ci", "--shell", "bash"]):
+        line = one_line_error(world.run(*args, env={**key, "PASSWORD_STORE_DIR": str(empty)}), 1)
+        assert f"{empty} is not initialised" in line and "pass init" in line
+    assert list(empty.iterdir()) == []
+
+
+def test_a_pass_failure_is_one_line(pass_store):
+    world = pass_store
+    world.add_keys_for("ci")
+    # The entry is there but GnuPG can't decrypt it: the secret key is gone.
+    shutil.rmtree(Path(world.env["GNUPGHOME"]) / "private-keys-v1.d")
+    subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=world.env, capture_output=True)
+    line = one_line_error(world.run("use", "ci", "--shell", "bash", env={"AWSENV_AGENT": "0"}), 1)
+    assert line.startswith("awsenv: pass failed while reading awsenv/") and "decrypt" in line
