@@ -4,8 +4,16 @@ A cached switch must cost tens of milliseconds, and `import keyring` plus a Secr
 Service round trip costs far more. So the first run that reads the `sessions` item from
 the keyring starts this agent, which keeps that document in memory and answers over a
 Unix socket with mode 0600 in a 0700 directory (`$XDG_RUNTIME_DIR/awsenv/agent.sock`).
-The keyring stays the durable store: every write goes to the keyring first and is then
+The key store stays the durable store: every write goes to the store first and is then
 pushed here. The agent checks the peer's uid and writes nothing to disk.
+
+It serves the one store (AWSENV_BACKEND) of the run that started it, and refuses a
+caller that names another (whose push then stops it: the last store used wins). For the
+file store it holds the derived key
+(never the passphrase), as ssh-agent holds keys: the run that started it hands the key
+over on its stdin, a later run that unlocked the file hands it over with `unlock`, and
+runs ask for it with `key` before asking for the passphrase. Until it could load the
+document (a locked store) it refuses `get`, so no caller takes "no sessions" for true.
 
 It is also the broker (broker.py renews the role sessions that shells use, from cached
 MFA or parent sessions) and serves the loopback credential endpoint (endpoint.py) that
@@ -17,8 +25,10 @@ endpoint tokens are live, when its socket is removed or replaced, on SIGTERM, or
 told to stop; it removes its socket on the way out. `AWSENV_AGENT=0` turns it off.
 
 Protocol: one JSON request per connection, one JSON reply, {"ok": false} on refusal.
-  {"op": "get", "watch": {...}?}  -> {"ok": true, "doc": {...}}   (watch: renew this role)
-  {"op": "put", "doc": {...}}     -> {"ok": true}
+  {"op": "get", "store": name, "watch": {...}?}  -> {"ok": true, "doc": {...}}   (watch: renew this role)
+  {"op": "put", "store": name, "doc": {...}}     -> {"ok": true}
+  {"op": "unlock", "store": path, "key": b64}    -> {"ok": true}   (hold the file store's key)
+  {"op": "key", "store": path}                   -> {"ok": true, "key": b64}
   {"op": "renew", "watch": {...}} -> {"ok": true, "doc": {...}}   (renew now, warm client)
   {"op": "issue", "watch": {...}, "token"?: str, "owner"?: pid, "until": epoch}
                                   -> {"ok": true, "port": int, "token": str, "pid": int}
@@ -45,6 +55,11 @@ MAX_MESSAGE = 1 << 20
 def enabled() -> bool:
     # No AF_UNIX (Windows CPython): no agent; every run reads the keyring.
     return hasattr(_socket, "AF_UNIX") and os.environ.get("AWSENV_AGENT", "1") not in ("0", "off", "no", "false")
+
+
+def store_name() -> str:
+    """The store (AWSENV_BACKEND) a document comes from: an agent serves one."""
+    return os.environ.get("AWSENV_BACKEND") or "keyring"
 
 
 def socket_path() -> str | None:
@@ -95,7 +110,10 @@ def fetch(watch: dict | None = None) -> dict | None:
     `watch` names a role the caller uses, for the agent to keep renewed."""
     if not enabled():
         return None
-    answer = _request({"op": "get", "watch": watch} if watch else {"op": "get"})
+    message: dict = {"op": "get", "store": store_name()}
+    if watch:
+        message["watch"] = watch
+    answer = _request(message)
     doc = answer.get("doc") if answer else None
     return doc if isinstance(doc, dict) else None
 
@@ -103,7 +121,7 @@ def fetch(watch: dict | None = None) -> dict | None:
 def push(doc: dict) -> bool:
     """Hand the agent the new document. This runs even with AWSENV_AGENT=0, so a running
     agent never keeps serving sessions that were dropped or replaced."""
-    if _request({"op": "put", "doc": doc}) is not None:
+    if _request({"op": "put", "store": store_name(), "doc": doc}) is not None:
         return True
     stop()  # an agent that can't take the update must not serve the old document
     return False
@@ -147,24 +165,33 @@ def wait_for(seconds: float = 5.0) -> bool:
         time.sleep(0.05)
 
 
-def spawn() -> None:
-    """Start an agent in the background; it loads the document from the keyring itself."""
+def spawn(handoff: dict | None = None) -> None:
+    """Start an agent in the background; it loads the document from the store itself.
+    `handoff` (the file store's key) reaches it on its stdin, never argv or environment."""
     if not enabled() or socket_path() is None:
         return
     import subprocess
 
     # The caller's AWS_* variables may hold a long-term key (`AWS_SECRET_ACCESS_KEY`
-    # exported by hand): they don't go into a process that lives for an hour. Nor does
-    # the caller's working directory stay pinned.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    # exported by hand), and AWSENV_FILE_PASSPHRASE the file store's passphrase: they
+    # don't go into a process that lives for an hour. Nor does the caller's working
+    # directory stay pinned.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "AWSENV_FILE_PASSPHRASE"}
     try:
-        subprocess.Popen(
-            [sys.executable, "-m", "awsenv.agent"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        child = subprocess.Popen(
+            [sys.executable, "-m", "awsenv.agent", *(["--handoff"] if handoff else [])],
+            stdin=subprocess.PIPE if handoff else subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=hasattr(os, "setsid"), close_fds=True, env=env, cwd="/",  # setsid: POSIX only
         )
     except OSError:
-        pass
+        return
+    if child.stdin is not None:
+        try:
+            child.stdin.write(json.dumps(handoff).encode())  # far below a pipe's buffer
+            child.stdin.close()
+        except OSError:
+            pass
 
 
 
@@ -193,6 +220,8 @@ class Agent:
 
         self.lock = threading.Lock()
         self.doc: dict = {}
+        self.store = store_name()
+        self.loaded = False  # the document was read from the store, or pushed
         self.idle = idle
         self.started = time.time()
         self.last = time.monotonic()
@@ -209,7 +238,17 @@ class Agent:
     def replace(self, doc: dict) -> None:
         with self.lock:
             self.doc = doc
+            self.loaded = True
         self.broker.changed()
+
+    def load(self) -> None:
+        """Read the document from the store, unless a push came first."""
+        with self.lock:
+            if self.loaded:
+                return
+            doc = _load()
+            if doc is not None:
+                self.doc, self.loaded = doc, True
 
     @property
     def endpoint(self):
@@ -226,13 +265,23 @@ class Agent:
     def handle(self, message: dict) -> dict:
         op = message.get("op")
         watch = message.get("watch") if isinstance(message.get("watch"), dict) else None
+        if op in ("get", "put") and message.get("store", "keyring") != self.store:
+            # Another store's caller reads its own store; its push (refused) stops us,
+            # and its next run starts an agent for that store.
+            return {"ok": False}
         if op == "get":
+            if not self.loaded:
+                return {"ok": False}
             if watch:
                 self.broker.watch(watch)
             return {"ok": True, "doc": self.snapshot()}
         if op == "put" and isinstance(message.get("doc"), dict):
             self.replace(message["doc"])
             return {"ok": True}
+        if op == "unlock":
+            return self.unlock(message)
+        if op == "key":
+            return self.key(message)
         if op == "renew" and watch:
             need = message.get("need")
             need = need if isinstance(need, (int, float)) else 300
@@ -252,6 +301,41 @@ class Agent:
         if op == "status":
             return {"ok": True, "status": self.status()}
         return {"ok": False}
+
+    def unlock(self, message: dict) -> dict:
+        """A run unlocked the file store: hold its key for our lifetime (and read the
+        document, if the store was locked until now)."""
+        import base64
+
+        from . import filestore
+
+        path, key = message.get("store"), message.get("key")
+        if self.store != "file" or not isinstance(path, str) or not isinstance(key, str):
+            return {"ok": False}
+        try:
+            filestore.hold(path, base64.b64decode(key, validate=True))
+        except ValueError:
+            return {"ok": False}
+        self.load()
+        return {"ok": True}
+
+    def key(self, message: dict) -> dict:
+        import base64
+
+        from . import filestore
+
+        path = message.get("store")
+        key = filestore.held(path) if self.store == "file" and isinstance(path, str) else None
+        return {"ok": True, "key": base64.b64encode(key).decode()} if key else {"ok": False}
+
+    def describe_store(self) -> str:
+        from .errors import AwsenvError
+        from .vault import Vault
+
+        try:
+            return Vault().describe()
+        except AwsenvError as err:
+            return f"{self.store} ({err})"
 
     def _issue(self, message: dict, watch: dict) -> dict:
         until = message.get("until")
@@ -277,6 +361,8 @@ class Agent:
             "pid": os.getpid(),
             "started": int(self.started),
             "idle_exit": self.idle,
+            "store": self.describe_store(),
+            "loaded": self.loaded,
             "sessions": sessions,
             "watched": self.broker.report(),
             "endpoint": self._endpoint.report() if self._endpoint is not None else None,
@@ -318,7 +404,7 @@ def _bind(path: str):
         os.umask(old_umask)
 
 
-def serve(idle: float) -> None:
+def serve(idle: float, handoff: dict | None = None) -> None:
     import signal
     import threading
     import time
@@ -344,9 +430,13 @@ def serve(idle: float) -> None:
     state = Agent(idle)
     state.path = path
     try:
-        with state.lock:
-            if not state.doc:
-                state.doc = _load()
+        if state.store == "file":
+            from . import filestore
+
+            filestore.ask_agent = False  # we are the agent
+            if handoff:
+                state.unlock(handoff)
+        state.load()
         state.last = time.monotonic()  # idle time counts from when it can answer
         state.broker.start()
         while not state.done.is_set():
@@ -431,14 +521,26 @@ def _send(conn, reply: dict) -> None:
         pass
 
 
-def _load() -> dict:
+def _load() -> dict | None:
+    """The document in the store; None when the store can't be read (locked, gone)."""
     from .errors import AwsenvError
     from .vault import Vault
 
     try:
         return Vault().load_sessions()
     except AwsenvError:
-        return {}
+        return None
+
+
+def _handoff() -> dict | None:
+    """What the run that started us handed over on stdin (spawn), if it says so."""
+    if sys.argv[1:] != ["--handoff"] or sys.stdin is None:
+        return None
+    try:
+        data = json.loads(sys.stdin.buffer.read(MAX_MESSAGE) or b"null")
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def main() -> None:
@@ -446,7 +548,7 @@ def main() -> None:
         idle = float(os.environ.get("AWSENV_AGENT_IDLE", "3600"))
     except ValueError:
         idle = 3600.0
-    serve(idle)
+    serve(idle, _handoff())
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def rotate(name: str, mfa_code: str | None, say=lambda text: print(f"awsenv: {te
             f"{old.access_key_id} failed: {err}; delete it in IAM"
         ) from None
     drop_sessions(vault, config.built_on(name))
-    say(f"rotated {name!r}: {old.access_key_id} deleted, {new.access_key_id} stored in the keyring")
+    say(f"rotated {name!r}: {old.access_key_id} deleted, {new.access_key_id} stored in {vault.place}")
     return new
 
 
@@ -114,6 +114,10 @@ ENCRYPTING_BACKENDS = (
 
 
 def backend_findings(backend) -> list[dict]:
+    """What is wrong with the keyring library's backend; None (another store) is fine:
+    the file store and pass encrypt."""
+    if backend is None:
+        return []
     names = [backend_name(b) for b in getattr(backend, "backends", None) or [backend]]
     found = []
     for name in names:
@@ -129,23 +133,26 @@ def finding(profile: str, check: str, severity: str, message: str) -> dict:
     return {"profile": profile, "check": check, "severity": severity, "message": message}
 
 
-def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
-    """Findings, and the checks that could not run (skipped, not failed). A keyring
-    that can't be opened is the `keyring-backend` finding; every check that needs no
-    keyring still runs."""
-    from .vault import Vault
+def doctor(mfa_code: str | None) -> tuple[str, list[dict], list[dict]]:
+    """The store in use, the findings, and the checks that could not run (skipped, not
+    failed). A store that can't be opened (no keyring, a locked file store) is the
+    `keyring-backend` finding; every check that needs no store still runs."""
+    from .vault import Vault, chosen
 
     config = AwsConfig()
     vault: Vault | None
-    vault = Vault()  # None below when the keyring can't be opened
+    vault = Vault()  # None below when the store can't be opened
     findings: list[dict] = []
     skipped: list[dict] = []
 
+    store = chosen()
     try:
-        findings += backend_findings(vault.backend)
+        vault.open()
+        store = vault.describe()
+        findings += backend_findings(getattr(vault.store, "backend", None))
     except KeyringError as err:
         findings.append(finding("-", "keyring-backend", "high",
-                                f"{err}; the checks that read the keyring did not run"))
+                                f"{err}; the checks that read the store did not run"))
         vault = None
     findings += sso_findings(config)
 
@@ -208,7 +215,7 @@ def doctor(mfa_code: str | None) -> tuple[list[dict], list[dict]]:
         resolver.save()
     except AwsenvError:
         pass
-    return findings, skipped
+    return store, findings, skipped
 
 
 def sso_findings(config: AwsConfig) -> list[dict]:

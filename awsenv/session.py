@@ -233,7 +233,7 @@ class Resolver:
             self._agent = doc is not None
             if doc is None:
                 doc = self.vault.load_sessions()
-                agent.spawn()
+                agent.spawn(self.vault.handoff())
             self._sessions = doc
         return self._sessions
 

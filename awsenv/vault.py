@@ -1,7 +1,11 @@
-"""The keyring: long-term keys, TOTP secrets and the session cache.
+"""The key store: long-term keys, TOTP secrets and the session cache.
 
-The only module that imports `keyring`. Every item lives under the service name
-`awsenv`:
+`AWSENV_BACKEND` picks where they live: `keyring` (the default: the backend the keyring
+library selects, or the one PYTHON_KEYRING_BACKEND names), `file` (one encrypted file,
+filestore.py) or `pass` (the pass program, passstore.py). Every command, the agent and
+the prompt hook open the store here, so the choice holds for all of them. This is the
+only module that imports `keyring`. The items, under the service name `awsenv` in the
+keyring and the folder `awsenv/` in pass:
 
 - `key:PROFILE`   the long-term access key of a base profile (JSON);
 - `totp:PROFILE`  a base32 TOTP secret;
@@ -9,9 +13,9 @@ The only module that imports `keyring`. Every item lives under the service name
                   the access and refresh tokens of one sso-session (NAME) or legacy
                   start URL;
 - `sessions`      every cached STS session in one JSON document, so that a switch
-                  costs one keyring read, not one per link of a role chain.
+                  costs one store read, not one per link of a role chain.
 
-Nothing here writes a secret anywhere but the keyring.
+Nothing here writes a secret anywhere but the store.
 """
 from __future__ import annotations
 
@@ -21,18 +25,42 @@ import os
 from collections.abc import Callable, Iterator
 
 from .creds import Credentials
-from .errors import KeyringError
+from .errors import KeyringError, UsageError
 
 SERVICE = "awsenv"
 SESSIONS = "sessions"
+BACKENDS = ("keyring", "file", "pass")
 
 NO_KEYRING_HINT = """\
-  Linux with no desktop session: run awsenv in a D-Bus session with a Secret Service:
+  Headless Linux and WSL: keep the keys in an encrypted file instead (the agent holds its passphrase):
+    export AWSENV_BACKEND=file
+  or in pass (AWSENV_BACKEND=pass), or start a Secret Service in a D-Bus session:
     dbus-run-session -- bash
     echo -n 'a password' | gnome-keyring-daemon --unlock --components=secrets
-  WSL: the same, or keep the key on the Windows side with, in ~/.aws/config,
-    credential_process = awsenv.exe export --format json PROFILE
+  WSL: or keep the key on the Windows side: credential_process = awsenv.exe export --format json PROFILE
   macOS and Windows need nothing: their own keyring is used."""
+
+
+def chosen() -> str:
+    """The store AWSENV_BACKEND names; an unknown name is a usage error (exit 2)."""
+    name = os.environ.get("AWSENV_BACKEND") or "keyring"
+    if name not in BACKENDS:
+        raise UsageError(f"AWSENV_BACKEND must be keyring, file or pass, not {name!r}")
+    return name
+
+
+def open_store():
+    """The chosen store: an object with get, set, delete, open, describe and handoff."""
+    name = chosen()
+    if name == "file":
+        from .filestore import FileStore
+
+        return FileStore()
+    if name == "pass":
+        from .passstore import PassStore
+
+        return PassStore()
+    return KeyringStore()
 
 
 def no_keyring(what: str) -> KeyringError:
@@ -136,30 +164,33 @@ def _translated(action: str) -> Iterator[None]:
         raise KeyringError(f"keyring failure while {action}: {detail}") from None
 
 
-class Vault:
+class KeyringStore:
+    """The keyring library's backend, behind the store interface."""
+
+    name = "keyring"
+
     def __init__(self) -> None:
-        self._backend = None
+        with _translated("opening the keyring"):
+            self.backend = _backend()
 
-    @property
-    def backend(self):
-        if self._backend is None:
-            with _translated("opening the keyring"):
-                self._backend = _backend()
-        return self._backend
+    def describe(self) -> str:
+        return f"keyring {backend_name(self.backend)}"
 
-    def open(self) -> None:
-        """Fail now, with the way out, rather than after someone typed a secret."""
-        self.backend  # noqa: B018 - opening it is the point
+    def handoff(self) -> None:
+        return None  # the keyring unlocks itself
 
-    def _get(self, item: str) -> str | None:
+    def open(self, create: bool = False) -> None:
+        pass  # opening the backend was the test
+
+    def get(self, item: str) -> str | None:
         with _translated("reading the keyring"):
             return self.backend.get_password(SERVICE, item)
 
-    def _set(self, item: str, value: str) -> None:
+    def set(self, item: str, value: str) -> None:
         with _translated("writing to the keyring"):
             self.backend.set_password(SERVICE, item, value)
 
-    def _delete(self, item: str) -> bool:
+    def delete(self, item: str) -> bool:
         from keyring.errors import PasswordDeleteError
 
         with _translated("deleting from the keyring"):
@@ -168,6 +199,45 @@ class Vault:
             except PasswordDeleteError:
                 return False
         return True
+
+
+class Vault:
+    def __init__(self) -> None:
+        self._store = None
+
+    @property
+    def store(self):
+        if self._store is None:
+            self._store = open_store()
+        return self._store
+
+    def open(self, create: bool = False) -> None:
+        """Fail now, with the way out, rather than after someone typed a secret: the
+        keyring is there, the file store unlocks (`create`: or is made), pass is set up."""
+        self.store.open(create)
+
+    def describe(self) -> str:
+        """Which store, and where: what `doctor` and `agent status` name."""
+        return self.store.describe()
+
+    @property
+    def place(self) -> str:
+        """The store in a sentence: "stored the key ... in {place}"."""
+        return {"file": "the file store", "pass": "pass"}.get(self.store.name, "the keyring")
+
+    def handoff(self) -> dict | None:
+        """What an agent started now needs to hold the store unlocked (the file store's
+        key), or None."""
+        return self._store.handoff() if self._store is not None else None
+
+    def _get(self, item: str) -> str | None:
+        return self.store.get(item)
+
+    def _set(self, item: str, value: str) -> None:
+        self.store.set(item, value)
+
+    def _delete(self, item: str) -> bool:
+        return self.store.delete(item)
 
     # long-term keys -----------------------------------------------------------
     def get_key(self, profile: str) -> Credentials | None:
@@ -255,37 +325,7 @@ def _state_dir() -> str:
     return path
 
 
-@contextlib.contextmanager
-def _lock() -> Iterator[None]:
-    # The lock file is empty; it only serialises writers.
-    fd = os.open(os.path.join(_state_dir(), "sessions.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        _acquire(fd)
-        yield
-    finally:
-        os.close(fd)  # closing releases flock and msvcrt locks alike
+def _lock():
+    from .locking import locked
 
-
-def _acquire(fd: int) -> None:
-    """An exclusive lock on the file: flock on POSIX, msvcrt.locking on Windows."""
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        _acquire_windows(fd)
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX)  # type: ignore[attr-defined,unused-ignore]  # not on win32
-
-
-def _acquire_windows(fd: int) -> None:
-    # A lock on the first byte. LK_LOCK gives up with EDEADLOCK after 10 tries a second
-    # apart; a writer holds it for one keyring round trip, so wait on.
-    import errno
-    import msvcrt
-
-    while True:
-        try:
-            msvcrt.locking(fd, msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined,unused-ignore]
-            return
-        except OSError as err:
-            if err.errno != errno.EDEADLK:
-                raise
+    return locked(os.path.join(_state_dir(), "sessions.lock"))

@@ -246,6 +246,7 @@ def test_the_keyring_error_says_what_is_wrong_then_the_ways_out(world):
     lines = done.stderr.splitlines()
     assert lines[0].startswith("awsenv: no usable keyring") and 3 <= len(lines) <= 8
     text = done.stderr
+    assert "AWSENV_BACKEND=file" in text and "AWSENV_BACKEND=pass" in text
     assert "dbus-run-session -- bash" in text
     assert "gnome-keyring-daemon --unlock --components=secrets" in text
     assert "WSL" in text and "macOS" in text and "Windows" in text

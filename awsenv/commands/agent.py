@@ -55,6 +55,8 @@ def _stop() -> None:
 def _describe(status: dict) -> str:
     now = time.time()
     lines = [f"agent pid {status['pid']}, up {format_ttl(now - status['started'])}"]
+    if status.get("store"):
+        lines.append(f"  store: {status['store']}" + ("" if status.get("loaded", True) else ", sessions not read yet"))
     sessions = status.get("sessions") or []
     for entry in sessions:
         expires = entry.get("expires")

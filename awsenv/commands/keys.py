@@ -61,7 +61,7 @@ def cmd_add(args) -> None:
     if config.has(name) and config.profile(name).is_sso:
         raise UsageError(f"profile {name!r} signs in through IAM Identity Center and has no key; run `awsenv sso login {name}`")
     vault = Vault()
-    vault.open()  # before anyone types a secret: without a keyring, no questions
+    vault.open(create=True)  # before anyone types a secret: without a store, no questions
     terminal = Terminal()
     if args.env:
         key = _check_key(os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
@@ -77,7 +77,7 @@ def cmd_add(args) -> None:
         key = _check_key(key_id, secret)
     vault.set_key(name, key)
     drop_sessions(vault, config.built_on(name))  # sessions of an older key
-    print(f"awsenv: stored the key {key.access_key_id} of profile {name!r} in the keyring", file=sys.stderr)
+    print(f"awsenv: stored the key {key.access_key_id} of profile {name!r} in {vault.place}", file=sys.stderr)
     if not config.has(name):
         _offer_profile(config, name, terminal)
 
@@ -120,7 +120,7 @@ def cmd_import(args) -> None:
     for name in names:
         stored = Credentials(*plaintext[name])
         vault.set_key(name, stored)
-        print(f"awsenv: stored the key {stored.access_key_id} of profile {name!r} in the keyring", file=sys.stderr)
+        print(f"awsenv: stored the key {stored.access_key_id} of profile {name!r} in {vault.place}", file=sys.stderr)
     _import_tokens(vault, [tokens[s] for s in dict.fromkeys(sessions) if s], args.delete_plaintext)
     if not names:
         return
@@ -307,13 +307,14 @@ def cmd_rotate(args) -> None:
 def cmd_doctor(args) -> int:
     from ..hygiene import doctor
 
-    findings, skipped = doctor(args.mfa_code)
+    store, findings, skipped = doctor(args.mfa_code)
     if args.json:
-        emit(json.dumps({"findings": findings, "skipped": skipped}, indent=2) + "\n")
+        emit(json.dumps({"store": store, "findings": findings, "skipped": skipped}, indent=2) + "\n")
     else:
-        lines = [f"{f['severity']:<6}  {f['check']:<16}  {f['profile']}: {f['message']}" for f in findings]
+        lines = [f"store: {store}"]
+        lines += [f"{f['severity']:<6}  {f['check']:<16}  {f['profile']}: {f['message']}" for f in findings]
         lines += [f"skipped {s['check']:<16}  {s['profile']}: {s['reason']}" for s in skipped]
-        emit("".join(line + "\n" for line in lines) or "no findings\n")
+        emit("".join(line + "\n" for line in lines) + ("" if findings or skipped else "no findings\n"))
     return 1 if findings else 0
 
 
