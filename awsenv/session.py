@@ -344,25 +344,11 @@ class Resolver:
         raise KeyringError(f"no key stored for profile {base.name!r}{via}; run `awsenv add {base.name}`")
 
     def _credential_process(self, profile: Profile) -> Credentials:
-        import subprocess
+        from .process import run
 
-        command = profile.get("credential_process") or ""
+        out, _ = run(profile.get("credential_process") or "", f"credential_process of profile {profile.name!r}")
         try:
-            done = subprocess.run(
-                split_command(command), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=120, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise AwsenvError(f"credential_process of profile {profile.name!r} timed out after 120 s") from None
-        except OSError as err:  # its command line may hold tokens: name only the reason
-            raise AwsenvError(f"credential_process of profile {profile.name!r} failed: {err.strerror}") from None
-        except ValueError:
-            raise AwsenvError(f"credential_process of profile {profile.name!r} is not a valid command line") from None
-        if done.returncode != 0:
-            raise AwsenvError(
-                f"credential_process of profile {profile.name!r} exited with {done.returncode}"
-            )
-        try:
-            data = json.loads(done.stdout)
+            data = json.loads(out)
             expiration = data.get("Expiration")
             return Credentials(
                 data["AccessKeyId"],
@@ -559,63 +545,3 @@ def drop_sessions(vault: Vault, profiles: set[str] | None) -> int:
 
     vault.update_sessions(change, agent.push)
     return len(dropped)
-
-
-def split_command(command: str) -> list[str]:
-    """A credential_process line as the AWS CLI splits it: POSIX shell words, or on
-    Windows (no fork: the OS hands programs one command line) the rule of
-    CommandLineToArgvW, so `C:\\tools\\x.exe --flag` keeps its backslashes."""
-    if hasattr(os, "fork"):
-        import shlex
-
-        return shlex.split(command)
-    return windows_split(command)
-
-
-def windows_split(line: str) -> list[str]:
-    """CommandLineToArgvW: the program name runs to the first blank outside quotes,
-    with no escapes; after it, 2n backslashes before a quote are n and the quote
-    toggles quoting, 2n+1 are n and a literal quote, other backslashes are literal,
-    and `""` inside quotes is one literal quote."""
-    words: list[str] = []
-    line = line.lstrip(" \t")
-    i, n = 0, len(line)
-    name, quoted = [], False
-    while i < n and (quoted or line[i] not in " \t"):
-        if line[i] == '"':
-            quoted = not quoted
-        else:
-            name.append(line[i])
-        i += 1
-    if line:
-        words.append("".join(name))
-    while True:
-        while i < n and line[i] in " \t":
-            i += 1
-        if i >= n:
-            return words
-        word, quoted = [], False
-        while i < n and (quoted or line[i] not in " \t"):
-            if line[i] == "\\":
-                run = 0
-                while i < n and line[i] == "\\":
-                    run += 1
-                    i += 1
-                if i < n and line[i] == '"':
-                    word.append("\\" * (run // 2))
-                    if run % 2:
-                        word.append('"')
-                        i += 1
-                    continue
-                word.append("\\" * run)
-                continue
-            if line[i] == '"':
-                if quoted and i + 1 < n and line[i + 1] == '"':
-                    word.append('"')
-                    i += 2
-                    continue
-                quoted = not quoted
-            else:
-                word.append(line[i])
-            i += 1
-        words.append("".join(word))
