@@ -108,6 +108,15 @@ def chain_serial(chain: list[Profile]) -> str | None:
     return next((p.mfa_serial for p in reversed(chain) if p.mfa_serial), None)
 
 
+def chain_mfa_process(chain: list[Profile], serial: str | None) -> tuple[str, str] | None:
+    """(profile, command) of the mfa_process that makes the codes of `serial`: it goes
+    with mfa_serial, so it is that of a profile in the chain naming this device, looked
+    for as chain_serial looks (the base first). A device named on every profile of a
+    chain needs its mfa_process said once."""
+    found = next((p for p in reversed(chain) if serial and p.mfa_serial == serial and p.mfa_process), None)
+    return (found.name, found.mfa_process or "") if found else None
+
+
 def _expired(entry, now: float) -> bool:
     expiration = entry.get("Expiration") if isinstance(entry, dict) else None
     return not isinstance(expiration, (int, float)) or expiration < now
@@ -298,13 +307,14 @@ class Resolver:
             )
         return self._codes
 
-    def _with_mfa(self, profile: str, serial: str, base: str, call):
+    def _with_mfa(self, profile: str, serial: str, base: str, process: tuple[str, str] | None, call):
         """Run `call(code)`; on a terminal, a rejected code is asked for again (3 tries).
-        `base` is the profile whose TOTP secret, if stored, makes the code."""
+        `process` is the mfa_process that makes the code, if any, else the TOTP secret
+        stored for `base`, if any."""
         from .sts import MfaRejected
 
         for attempt in range(MFA_ATTEMPTS):
-            code = self.codes.code(profile, serial, base, retry=attempt > 0)
+            code = self.codes.code(profile, serial, base, retry=attempt > 0, process=process)
             # A code is spent once STS has answered a request that carried it, even with
             # a refusal; one that never reached AWS (unreachable, a timeout) may be sent again.
             try:
@@ -423,6 +433,7 @@ class Resolver:
                 profile.name,
                 profile.mfa_serial,
                 source.name,
+                chain_mfa_process(chain, profile.mfa_serial),
                 lambda code: sts.assume_role(
                     key_creds, duration=wanted, serial=profile.mfa_serial, code=code, **params
                 ),
@@ -433,7 +444,7 @@ class Resolver:
             if source.is_role:
                 source_creds = self._resolve(source_chain, SOURCE_MIN_TTL, top=False)
             else:
-                source_creds = self._mfa_session(source, serial, SOURCE_MIN_TTL, None, profile.name)
+                source_creds = self._mfa_session(chain, SOURCE_MIN_TTL, None, profile.name)
             creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), **params)
         self._store(key, creds, explicit)
         return creds
@@ -452,7 +463,7 @@ class Resolver:
         self._sessions = {**doc, **self._new}
         return self.cached(key, need_ttl)
 
-    def mfa_session(self, base: Profile, request: Request, serial: str | None = None,
+    def mfa_session(self, base: Profile, request: Request, chain: list[Profile] | None = None,
                     need_ttl: float = SOURCE_MIN_TTL) -> Credentials:
         """The base profile's session (an MFA session, or an SSO profile's role
         credentials), for commands that call IAM with it, and for server mode, where it
@@ -460,7 +471,7 @@ class Resolver:
         self.request = request
         if base.is_sso:
             return self._sso_session(base, need_ttl)
-        return self._mfa_session(base, serial or base.mfa_serial, need_ttl, None, base.name)
+        return self._mfa_session(chain or [base], need_ttl, None, base.name)
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
         if profile.is_sso:
@@ -472,7 +483,7 @@ class Resolver:
             return self._sso_session(profile, need_ttl, top)
         explicit = self.request.duration if top else None
         duration = explicit or env_duration("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL)
-        return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name, fresh=bool(explicit))
+        return self._mfa_session([profile], need_ttl, duration, profile.name, fresh=bool(explicit))
 
     # IAM Identity Center -----------------------------------------------------
     @property
@@ -502,9 +513,10 @@ class Resolver:
         return creds
 
     def _mfa_session(
-        self, profile: Profile, serial: str | None, need_ttl: float, duration: int | None, for_profile: str,
-        fresh: bool = False,
+        self, chain: list[Profile], need_ttl: float, duration: int | None, for_profile: str, fresh: bool = False,
     ) -> Credentials:
+        """The session of the chain's base profile, with its MFA device if the chain has one."""
+        profile, serial = chain[-1], chain_serial(chain)
         key = session_key(profile.name, serial)
         found = None if fresh else self.cached(key, need_ttl)
         if found is not None:
@@ -521,6 +533,7 @@ class Resolver:
                 for_profile,
                 serial,
                 profile.name,
+                chain_mfa_process(chain, serial),
                 lambda code: sts.get_session_token(key_creds, profile.region, duration, serial, code),
             )
         else:
