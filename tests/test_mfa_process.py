@@ -4,7 +4,9 @@ own folder; moto takes any six digits as alice's code, and its spy shows which o
 reached STS."""
 from __future__ import annotations
 
+import json
 import os
+import re
 import shlex
 import sys
 import time
@@ -75,6 +77,16 @@ def test_mfa_code_comes_first_then_mfa_process_then_a_totp_secret(world, tmp_pat
     assert runs(tmp_path) == 0
     use(world, "jump", "--refresh")
     assert token_codes(world) == ["111111", "135790"] and runs(tmp_path) == 1
+
+
+def test_list_shows_which_profiles_codes_come_from_a_process(world):
+    give_jump(world, "ykman oath accounts code --single aws-alice")
+    rows = {r["profile"]: r for r in json.loads(world.ok("list", "--json").stdout)["profiles"]}
+    assert rows["jump"]["mfa_process"] == rows["dev"]["mfa_process"] == rows["long"]["mfa_process"] == "jump"
+    assert rows["ci"]["mfa_process"] is None and rows["deploy"]["mfa_process"] is None
+    table = world.ok("list").stdout
+    assert re.search(r"^dev\s+role\s+jump\s+process\s", table, re.M), table
+    assert re.search(r"^ci\s+base\s+keyring\s+no\s", table, re.M), table
 
 
 @pytest.mark.parametrize(("body", "says"), [
