@@ -467,7 +467,8 @@ class Resolver:
                     need_ttl: float = SOURCE_MIN_TTL) -> Credentials:
         """The base profile's session (an MFA session, or an SSO profile's role
         credentials), for commands that call IAM with it, and for server mode, where it
-        is what the agent renews roles from."""
+        is what the agent renews roles from. `chain`, whose base it is, decides the MFA
+        device and its mfa_process (default: the base alone)."""
         self.request = request
         if base.is_sso:
             return self._sso_session(base, need_ttl)
