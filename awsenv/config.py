@@ -36,6 +36,7 @@ PLAIN_PROFILE = re.compile(r"profile[ \t]+([^ \t'\"\\]+)[ \t]*")
 PROFILE_KEYS = (
     "region",
     "mfa_serial",
+    "mfa_process",
     "role_arn",
     "source_profile",
     "duration_seconds",
@@ -127,6 +128,11 @@ class Profile:
     @property
     def mfa_serial(self) -> str | None:
         return self.get("mfa_serial")
+
+    @property
+    def mfa_process(self) -> str | None:
+        """A command that prints a code for this profile's mfa_serial (aws-vault's key)."""
+        return self.get("mfa_process")
 
     @property
     def role_arn(self) -> str | None:

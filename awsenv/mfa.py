@@ -1,6 +1,7 @@
-"""Getting an MFA code: given on the command line, generated from a stored TOTP
-secret, or typed on the terminal (/dev/tty, never stdout). A code is never sent twice:
-STS would reject the replay, and a user would not know why."""
+"""Getting an MFA code: given on the command line, printed by the profile's
+mfa_process, generated from a stored TOTP secret, or typed on the terminal (/dev/tty,
+never stdout), in that order. A code is never sent twice: STS would reject the replay,
+and a user would not know why."""
 from __future__ import annotations
 
 import os
@@ -60,6 +61,17 @@ class _Console:
     def say(self, text: str) -> None:
         print(text, file=self.out or sys.stderr, flush=True)
 
+    def write(self, data: bytes) -> None:
+        """What a program run for a code says (mfa_process's stderr), as it comes."""
+        out = self.out or sys.stderr
+        out.write(data.decode(errors="replace"))
+        out.flush()
+
+    @property
+    def stdin(self):
+        """The console as a program's stdin, for its own prompt."""
+        return self.inp
+
     def ask(self, prompt: str, echo: bool = True) -> str:
         if self.inp is None or self.out is None:
             raise MfaError("no terminal to ask on")
@@ -99,6 +111,18 @@ class _Tty:
             os.write(self.fd, (text + "\n").encode())
         else:
             print(text, file=sys.stderr)
+
+    def write(self, data: bytes) -> None:
+        """What a program run for a code says (mfa_process's stderr), as it comes."""
+        if self.fd is None:
+            return
+        while data:
+            data = data[os.write(self.fd, data):]
+
+    @property
+    def stdin(self) -> int | None:
+        """The terminal as a program's stdin, for its own prompt (op's password)."""
+        return self.fd
 
     def ask(self, prompt: str, echo: bool = True) -> str:
         if self.fd is None:
@@ -178,9 +202,11 @@ class CodeSource:
     def record(self, serial: str, code: str) -> None:
         self.used[serial] = [code, int(self.clock())]
 
-    def code(self, profile: str, serial: str, base: str | None = None, retry: bool = False) -> str:
-        """A fresh code for `serial`, asked for in the name of `profile`; a TOTP secret
-        is looked up under `base`. `retry` is set after STS rejected the previous one."""
+    def code(self, profile: str, serial: str, base: str | None = None, retry: bool = False,
+             process: tuple[str, str] | None = None) -> str:
+        """A fresh code for `serial`, asked for in the name of `profile`: from `process`
+        ((profile, command) of an mfa_process), else a TOTP secret looked up under
+        `base`, else the terminal. `retry` is set after STS rejected the previous one."""
         if self.given is not None and not retry:
             code, self.given = self.given, None
             if not self._recently_used(serial, code):
@@ -191,6 +217,9 @@ class CodeSource:
                     "and pass it with --mfa-code"
                 )
             self.terminal.say("awsenv: that MFA code was already used; waiting for the next one")
+        if process is not None and self.prompt:
+            # It may ask the user (a YubiKey touch, an unlock), so only where awsenv may ask.
+            return self._from_process(serial, *process)
         secret = self.totp_secret(base or profile)
         if secret:
             return self._totp(serial, secret)
@@ -231,8 +260,50 @@ class CodeSource:
                 f"the stored TOTP secret for {serial} is not base32; store it again with `awsenv mfa set`"
             ) from None
         if self._recently_used(serial, code):
-            wait = STEP - (self.clock() % STEP) + 1
-            self.terminal.say(f"awsenv: waiting {int(wait)}s for the next MFA code")
-            self.sleep(wait)
+            self._next_step()
             code = totp.at(self.clock())
+        return code
+
+    def _next_step(self) -> None:
+        wait = STEP - (self.clock() % STEP) + 1
+        self.terminal.say(f"awsenv: waiting {int(wait)}s for the next MFA code")
+        self.sleep(wait)
+
+    def _from_process(self, serial: str, owner: str, command: str) -> str:
+        """The code mfa_process prints. One that was already sent means the same 30 s
+        step: wait for the next one and run it again, once."""
+        what = f"mfa_process of profile {owner!r}"
+        if self.note and self.terminal.available:
+            self.terminal.say(f"awsenv: {self.note}")
+        code = self._run(what, command)
+        if self._recently_used(serial, code):
+            self._next_step()
+            code = self._run(what, command)
+            if self._recently_used(serial, code):
+                raise MfaError(f"{what} printed a code that was already used; it must print the current one")
+        return code
+
+    def _run(self, what: str, command: str) -> str:
+        """Run it with the terminal as its stdin and its stderr relayed there (a prompt of
+        its own shows), stdout captured; Ctrl-C cancels it even under the prompt hook,
+        which ignores SIGINT (a handled signal is the default again in a child)."""
+        import signal
+
+        from .process import run
+
+        terminal = self.terminal
+        live = terminal.available
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            out, first = run(command, what, MfaError, stdin=terminal.stdin if live else None,
+                             capture_stderr=True, relay=terminal.write if live else None)
+        except KeyboardInterrupt:
+            if live:
+                terminal.write(b"\n")
+            raise Cancelled("cancelled") from None
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        code = out.decode(errors="replace").strip()
+        if not CODE.fullmatch(code):
+            raise MfaError(f"{what} did not print a 6-digit code" + (f": {first}" if first else ""))
         return code

@@ -108,6 +108,15 @@ def chain_serial(chain: list[Profile]) -> str | None:
     return next((p.mfa_serial for p in reversed(chain) if p.mfa_serial), None)
 
 
+def chain_mfa_process(chain: list[Profile], serial: str | None) -> tuple[str, str] | None:
+    """(profile, command) of the mfa_process that makes the codes of `serial`: it goes
+    with mfa_serial, so it is that of a profile in the chain naming this device, looked
+    for as chain_serial looks (the base first). A device named on every profile of a
+    chain needs its mfa_process said once."""
+    found = next((p for p in reversed(chain) if serial and p.mfa_serial == serial and p.mfa_process), None)
+    return (found.name, found.mfa_process or "") if found else None
+
+
 def _expired(entry, now: float) -> bool:
     expiration = entry.get("Expiration") if isinstance(entry, dict) else None
     return not isinstance(expiration, (int, float)) or expiration < now
@@ -298,13 +307,14 @@ class Resolver:
             )
         return self._codes
 
-    def _with_mfa(self, profile: str, serial: str, base: str, call):
+    def _with_mfa(self, profile: str, serial: str, base: str, process: tuple[str, str] | None, call):
         """Run `call(code)`; on a terminal, a rejected code is asked for again (3 tries).
-        `base` is the profile whose TOTP secret, if stored, makes the code."""
+        `process` is the mfa_process that makes the code, if any, else the TOTP secret
+        stored for `base`, if any."""
         from .sts import MfaRejected
 
         for attempt in range(MFA_ATTEMPTS):
-            code = self.codes.code(profile, serial, base, retry=attempt > 0)
+            code = self.codes.code(profile, serial, base, retry=attempt > 0, process=process)
             # A code is spent once STS has answered a request that carried it, even with
             # a refusal; one that never reached AWS (unreachable, a timeout) may be sent again.
             try:
@@ -344,25 +354,11 @@ class Resolver:
         raise KeyringError(f"no key stored for profile {base.name!r}{via}; run `awsenv add {base.name}`")
 
     def _credential_process(self, profile: Profile) -> Credentials:
-        import subprocess
+        from .process import run
 
-        command = profile.get("credential_process") or ""
+        out, _ = run(profile.get("credential_process") or "", f"credential_process of profile {profile.name!r}")
         try:
-            done = subprocess.run(
-                split_command(command), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, timeout=120, check=False
-            )
-        except subprocess.TimeoutExpired:
-            raise AwsenvError(f"credential_process of profile {profile.name!r} timed out after 120 s") from None
-        except OSError as err:  # its command line may hold tokens: name only the reason
-            raise AwsenvError(f"credential_process of profile {profile.name!r} failed: {err.strerror}") from None
-        except ValueError:
-            raise AwsenvError(f"credential_process of profile {profile.name!r} is not a valid command line") from None
-        if done.returncode != 0:
-            raise AwsenvError(
-                f"credential_process of profile {profile.name!r} exited with {done.returncode}"
-            )
-        try:
-            data = json.loads(done.stdout)
+            data = json.loads(out)
             expiration = data.get("Expiration")
             return Credentials(
                 data["AccessKeyId"],
@@ -437,6 +433,7 @@ class Resolver:
                 profile.name,
                 profile.mfa_serial,
                 source.name,
+                chain_mfa_process(chain, profile.mfa_serial),
                 lambda code: sts.assume_role(
                     key_creds, duration=wanted, serial=profile.mfa_serial, code=code, **params
                 ),
@@ -447,7 +444,7 @@ class Resolver:
             if source.is_role:
                 source_creds = self._resolve(source_chain, SOURCE_MIN_TTL, top=False)
             else:
-                source_creds = self._mfa_session(source, serial, SOURCE_MIN_TTL, None, profile.name)
+                source_creds = self._mfa_session(chain, SOURCE_MIN_TTL, None, profile.name)
             creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), **params)
         self._store(key, creds, explicit)
         return creds
@@ -466,15 +463,16 @@ class Resolver:
         self._sessions = {**doc, **self._new}
         return self.cached(key, need_ttl)
 
-    def mfa_session(self, base: Profile, request: Request, serial: str | None = None,
+    def mfa_session(self, base: Profile, request: Request, chain: list[Profile] | None = None,
                     need_ttl: float = SOURCE_MIN_TTL) -> Credentials:
         """The base profile's session (an MFA session, or an SSO profile's role
         credentials), for commands that call IAM with it, and for server mode, where it
-        is what the agent renews roles from."""
+        is what the agent renews roles from. `chain`, whose base it is, decides the MFA
+        device and its mfa_process (default: the base alone)."""
         self.request = request
         if base.is_sso:
             return self._sso_session(base, need_ttl)
-        return self._mfa_session(base, serial or base.mfa_serial, need_ttl, None, base.name)
+        return self._mfa_session(chain or [base], need_ttl, None, base.name)
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
         if profile.is_sso:
@@ -486,7 +484,7 @@ class Resolver:
             return self._sso_session(profile, need_ttl, top)
         explicit = self.request.duration if top else None
         duration = explicit or env_duration("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL)
-        return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name, fresh=bool(explicit))
+        return self._mfa_session([profile], need_ttl, duration, profile.name, fresh=bool(explicit))
 
     # IAM Identity Center -----------------------------------------------------
     @property
@@ -516,9 +514,10 @@ class Resolver:
         return creds
 
     def _mfa_session(
-        self, profile: Profile, serial: str | None, need_ttl: float, duration: int | None, for_profile: str,
-        fresh: bool = False,
+        self, chain: list[Profile], need_ttl: float, duration: int | None, for_profile: str, fresh: bool = False,
     ) -> Credentials:
+        """The session of the chain's base profile, with its MFA device if the chain has one."""
+        profile, serial = chain[-1], chain_serial(chain)
         key = session_key(profile.name, serial)
         found = None if fresh else self.cached(key, need_ttl)
         if found is not None:
@@ -535,6 +534,7 @@ class Resolver:
                 for_profile,
                 serial,
                 profile.name,
+                chain_mfa_process(chain, serial),
                 lambda code: sts.get_session_token(key_creds, profile.region, duration, serial, code),
             )
         else:
@@ -559,63 +559,3 @@ def drop_sessions(vault: Vault, profiles: set[str] | None) -> int:
 
     vault.update_sessions(change, agent.push)
     return len(dropped)
-
-
-def split_command(command: str) -> list[str]:
-    """A credential_process line as the AWS CLI splits it: POSIX shell words, or on
-    Windows (no fork: the OS hands programs one command line) the rule of
-    CommandLineToArgvW, so `C:\\tools\\x.exe --flag` keeps its backslashes."""
-    if hasattr(os, "fork"):
-        import shlex
-
-        return shlex.split(command)
-    return windows_split(command)
-
-
-def windows_split(line: str) -> list[str]:
-    """CommandLineToArgvW: the program name runs to the first blank outside quotes,
-    with no escapes; after it, 2n backslashes before a quote are n and the quote
-    toggles quoting, 2n+1 are n and a literal quote, other backslashes are literal,
-    and `""` inside quotes is one literal quote."""
-    words: list[str] = []
-    line = line.lstrip(" \t")
-    i, n = 0, len(line)
-    name, quoted = [], False
-    while i < n and (quoted or line[i] not in " \t"):
-        if line[i] == '"':
-            quoted = not quoted
-        else:
-            name.append(line[i])
-        i += 1
-    if line:
-        words.append("".join(name))
-    while True:
-        while i < n and line[i] in " \t":
-            i += 1
-        if i >= n:
-            return words
-        word, quoted = [], False
-        while i < n and (quoted or line[i] not in " \t"):
-            if line[i] == "\\":
-                run = 0
-                while i < n and line[i] == "\\":
-                    run += 1
-                    i += 1
-                if i < n and line[i] == '"':
-                    word.append("\\" * (run // 2))
-                    if run % 2:
-                        word.append('"')
-                        i += 1
-                    continue
-                word.append("\\" * run)
-                continue
-            if line[i] == '"':
-                if quoted and i + 1 < n and line[i + 1] == '"':
-                    word.append('"')
-                    i += 2
-                    continue
-                quoted = not quoted
-            else:
-                word.append(line[i])
-            i += 1
-        words.append("".join(word))

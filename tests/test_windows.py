@@ -221,7 +221,7 @@ MICROSOFT = [
 
 @pytest.mark.parametrize("line, words", MICROSOFT)
 def test_windows_split_follows_the_documented_rule(line, words):
-    from awsenv.session import windows_split
+    from awsenv.process import windows_split
 
     assert windows_split(r'"C:\Program Files\x\prog.exe" ' + line) == [r"C:\Program Files\x\prog.exe", *words]
     assert windows_split(r"C:\tools\x.exe " + line) == [r"C:\tools\x.exe", *words]
@@ -231,7 +231,7 @@ def test_windows_split_follows_the_documented_rule(line, words):
 @given(args=st.lists(st.text(alphabet=st.sampled_from(list('ab \\"\t\'')), max_size=8), max_size=6))
 def test_windows_split_reverses_what_python_passes_to_windows(args):
     """subprocess.list2cmdline is how Python on Windows turns a list into a command line."""
-    from awsenv.session import windows_split
+    from awsenv.process import windows_split
 
     assert windows_split(subprocess.list2cmdline([r"C:\tools\x.exe", *args])) == [r"C:\tools\x.exe", *args]
 

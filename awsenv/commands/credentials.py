@@ -101,12 +101,12 @@ def serve(config: AwsConfig, name: str, request: Request, adhoc: dict[str, str],
     must have that long left, asking for MFA if it has not, and the region stays as
     `use` or the user left it."""
     from ..broker import renewable_from
-    from ..session import chain_serial, watch_of
+    from ..session import watch_of
 
     resolver = Resolver(config)
     chain = config.chain(name)
     if base_ttl is not None and renewable_from(config, chain, resolver.sessions):
-        resolver.mfa_session(chain[-1], request, serial=chain_serial(chain), need_ttl=base_ttl)
+        resolver.mfa_session(chain[-1], request, chain=chain, need_ttl=base_ttl)
     creds, chain = resolver.resolve(request)
     try:
         resolver.save()

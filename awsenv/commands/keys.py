@@ -11,7 +11,7 @@ import time
 from ..config import AwsConfig, append_profile, remove_plaintext, section_header
 from ..creds import Credentials, format_ttl, rfc3339
 from ..errors import AwsenvError, KeyringError, UsageError
-from ..session import chain_serial, drop_sessions, role_key, session_key, sso_key
+from ..session import chain_mfa_process, chain_serial, drop_sessions, role_key, session_key, sso_key
 from .common import Vault, emit
 
 TYPE_CHECKING = False
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         kind: str
         source: str | None
         mfa: str | None
+        mfa_process: str | None
         key_stored: bool | str | None
         plaintext: bool
         session_expires: str | None
@@ -218,10 +219,11 @@ def cmd_list(args) -> None:
     rows: list[ListRow] = []
     for name in config.names():
         profile = config.profile(name)
-        serial = None
+        serial = process = None
         try:
             chain = config.chain(name)
             serial = chain_serial(chain)
+            process = chain_mfa_process(chain, serial)
         except AwsenvError:
             chain = [profile]
         source, key_state, plaintext = profile.source_profile, None, False
@@ -244,6 +246,7 @@ def cmd_list(args) -> None:
                 "kind": profile.kind,
                 "source": source,
                 "mfa": serial,
+                "mfa_process": process[0] if process else None,  # whose command prints the codes
                 "key_stored": key_state,
                 "plaintext": plaintext,
                 "session_expires": rfc3339(expires) if expires else None,
@@ -259,7 +262,8 @@ def cmd_list(args) -> None:
         if row["plaintext"]:
             key = "PLAINTEXT" if key in ("missing", "-") else f"{key}+PLAINTEXT"
         left = format_ttl(row["session_seconds_left"]) if row["session_seconds_left"] else "-"
-        table.append((row["profile"], row["kind"], row["source"] or "-", "yes" if row["mfa"] else "no", key, left))
+        mfa = ("process" if row["mfa_process"] else "yes") if row["mfa"] else "no"
+        table.append((row["profile"], row["kind"], row["source"] or "-", mfa, key, left))
     widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
     emit("".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in table))
 
