@@ -278,13 +278,14 @@ class SignIn:
             if why:
                 skipped.append(f"account {account_id!r} ({name!r}): {why}")
                 continue
+            account_id = str(account_id)  # checked: a str of 12 digits
             for role in sts.list_account_roles(portal.region, token, account_id):
                 role_name = role.get("roleName")
                 why = _unfit(role_name, ROLE_NAME, "not an IAM role name (1 to 64 of A-Z a-z 0-9 _+=,.@-)")
                 if why:
                     skipped.append(f"role {role_name!r} of account {account_id}: {why}")
                     continue
-                found.append((account_id, name, role_name))
+                found.append((account_id, str(name), str(role_name)))
         return found, skipped
 
     def logout(self, portal: Portal) -> bool:
