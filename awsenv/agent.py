@@ -62,6 +62,9 @@ def _request(message: dict, path: str | None = None, timeout: float = CONNECT_TI
         sock = _socket.socket(getattr(_socket, "AF_UNIX"), _socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
+            # This sends sessions to whatever listens at `path` without asking who it is,
+            # which is safe because runtime_dir() only hands out a leaf directory that we
+            # own with mode 0700, so no other user can have bound a socket in it.
             sock.connect(str(path))
             sock.sendall(json.dumps(message).encode() + b"\n")
             sock.shutdown(_socket.SHUT_WR)
