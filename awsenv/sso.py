@@ -24,6 +24,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TypeGuard
 
+    from .sts import Endpoints
+
 REFRESH_SCOPE = "sso:account:access"
 CLIENT_NAME = "awsenv"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -72,11 +74,13 @@ class SignIn:
     """Access tokens for portals: from the keyring, renewed with the refresh token, or
     from a new device sign-in on the terminal."""
 
-    def __init__(self, vault, terminal=None, clock=time.time, sleep=time.sleep) -> None:
+    def __init__(self, vault, terminal=None, clock=time.time, sleep=time.sleep,
+                 endpoints: Endpoints | None = None) -> None:
         self.vault = vault
         self._terminal = terminal
         self.clock = clock
         self.sleep = sleep
+        self.endpoints = endpoints  # the agent's renewals: where AWS is for the shell (sts.Endpoints)
 
     @property
     def terminal(self):
@@ -141,7 +145,7 @@ class SignIn:
             return None
         try:
             answer = sts.create_token(
-                portal.region, registration["clientId"], registration["clientSecret"],
+                portal.region, registration["clientId"], registration["clientSecret"], endpoints=self.endpoints,
                 grantType="refresh_token", refreshToken=token["refreshToken"],
             )
         except sts.SsoRefused:
@@ -251,7 +255,7 @@ class SignIn:
         for attempt in range(2):
             token = self.token(portal, profile.name, prompt, ask_first, note)
             try:
-                return sts.role_credentials(portal.region, token, account, role)
+                return sts.role_credentials(portal.region, token, account, role, endpoints=self.endpoints)
             except sts.SsoRefused as err:
                 if err.code == "ForbiddenException":
                     raise AwsError(
