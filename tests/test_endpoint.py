@@ -427,7 +427,7 @@ def test_idle_and_half_sent_connections_cost_the_agent_no_thread_and_end_in_seco
                 assert conn.recv(1) == b""
             except ConnectionResetError:
                 pass
-        assert threads(pid) <= baseline and fds(pid) <= open_files
+        assert threads(pid) <= baseline and fds(pid) <= open_files + 2  # not one per connection
         assert fetch(uri, token)[0] == 200 and agent_pid(world) == pid
     finally:
         for conn in held:
