@@ -77,6 +77,9 @@ def _request(message: dict, path: str | None = None, timeout: float = CONNECT_TI
         sock = _socket.socket(getattr(_socket, "AF_UNIX"), _socket.SOCK_STREAM)
         try:
             sock.settimeout(timeout)
+            # This sends sessions to whatever listens at `path` without asking who it is,
+            # which is safe because runtime_dir() only hands out a leaf directory that we
+            # own with mode 0700, so no other user can have bound a socket in it.
             sock.connect(str(path))
             sock.sendall(json.dumps(message).encode() + b"\n")
             sock.shutdown(_socket.SHUT_WR)
@@ -198,13 +201,28 @@ def spawn(handoff: dict | None = None) -> None:
 
 # server -----------------------------------------------------------------------------
 def _peer_is_us(conn) -> bool:
+    """Whether the peer runs as our uid. Linux: SO_PEERCRED's struct ucred (pid, uid,
+    gid; OpenBSD's sockpeercred puts the uid first). macOS and FreeBSD: LOCAL_PEERCRED
+    at level 0 (SOL_LOCAL), a struct xucred that starts with its version (0) and the
+    uid, what getpeereid(3) reads. Where Python exposes neither (NetBSD, others), the
+    private directory's owner and 0700 mode are the only guard (README, Security)."""
     import socket
     import struct
 
-    if sys.platform == "win32" or not hasattr(socket, "SO_PEERCRED"):
-        return True  # the 0700 directory is the guard where the OS has no SO_PEERCRED
-    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
+    try:
+        if sys.platform == "win32":
+            return True  # no AF_UNIX agent there: see enabled()
+        if hasattr(socket, "SO_PEERCRED"):
+            fields = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+            uid = fields[0] if sys.platform.startswith("openbsd") else fields[1]
+        elif hasattr(socket, "LOCAL_PEERCRED"):
+            version, uid = struct.unpack_from("=2I", conn.getsockopt(0, socket.LOCAL_PEERCRED, 128))
+            if version != 0:
+                return False
+        else:
+            return True
+    except (OSError, struct.error):
+        return False
     return uid == os.getuid()
 
 

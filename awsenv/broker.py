@@ -28,6 +28,7 @@ from .config import AwsConfig
 from .creds import Credentials
 from .errors import AwsenvError, NeedsUser
 from .session import (
+    AGENT_ENV,
     CHAINED_ROLE_CAP,
     DEFAULT_ROLE_DURATION,
     Request,
@@ -38,6 +39,7 @@ from .session import (
     session_key,
     sso_key,
 )
+from .sts import Endpoints
 
 GAIN = 120  # seconds a renewal must add, or it is not worth an STS call
 BACKOFF_CAP = 1800
@@ -110,7 +112,7 @@ class Broker:
         self.agent = agent
         self.watches: dict[str, Watch] = {}
         self.wake = threading.Condition()
-        self.renewing = threading.Lock()  # one STS conversation at a time, one os.environ
+        self.renewing = threading.Lock()  # one STS conversation at a time
         self.closed = False
         self.renewals = 0
         self._vault = None
@@ -222,7 +224,7 @@ class Broker:
         if isinstance(adhoc, list) and len(adhoc) == 3:
             config.adhoc(adhoc[0], adhoc[1], adhoc[2])
         resolver = Resolver(config, self.vault, sessions=self.agent.snapshot(), keyless=True,
-                            publish=self.agent.replace)
+                            publish=self.agent.replace, endpoints=_endpoints(watch.spec.get("env")))
         chain = config.chain(watch.profile)
         top = chain[0]
         if top.is_role:
@@ -261,9 +263,8 @@ class Broker:
                 self._schedule(watch, cached)
                 return True
             resolver.sessions.pop(watch.cache_key, None)
-            with _environment(watch.spec.get("env")):
-                creds, _chain = resolver.resolve(Request(top.name, min_ttl=0, prompt=False))
-                resolver.save()
+            creds, _chain = resolver.resolve(Request(top.name, min_ttl=0, prompt=False))
+            resolver.save()
         except NeedsUser:
             watch.state, watch.due = NEEDS_USER, float("inf")
             return False
@@ -294,21 +295,12 @@ def env_seconds_safe(name: str, default: int) -> int:
         return default
 
 
-class _environment:
-    """The caller's AWS endpoint settings, for the duration of one renewal. The agent
-    started without any AWS_* variable; renewals run one at a time."""
+def _endpoints(env: object) -> Endpoints:
+    """The shell's AWS endpoint settings (the watch's `env`) as the renewal's own: the
+    agent started without any AWS_* variable and never takes one into os.environ,
+    which the endpoint's threads read while a renewal runs."""
+    from .session import AGENT_ENV
+    from .sts import Endpoints
 
-    def __init__(self, env) -> None:
-        self.env = {k: v for k, v in env.items() if isinstance(k, str) and isinstance(v, str)} \
-            if isinstance(env, dict) else {}
-
-    def __enter__(self) -> None:
-        from .session import AGENT_ENV
-
-        for name in [n for n in os.environ if n.startswith(AGENT_ENV)]:
-            del os.environ[name]
-        os.environ.update({k: v for k, v in self.env.items() if k.startswith(AGENT_ENV)})
-
-    def __exit__(self, *exc) -> None:
-        for name in self.env:
-            os.environ.pop(name, None)
+    env = env if isinstance(env, dict) else {}
+    return Endpoints({k: v for k, v in env.items() if isinstance(k, str) and isinstance(v, str) and k.startswith(AGENT_ENV)})

@@ -543,13 +543,20 @@ def _profile_name(section: str) -> str | None:
     return rest.strip() if rest[:1] in (" ", "\t") and rest.strip() else None
 
 
+# What no name or value awsenv writes to a config file may hold: a line break of any
+# kind a reader might split on (configparser ends a line at \r too) or another control
+# character. Patterns as text, compiled on first use: the cached switch never writes.
+UNWRITABLE = r"[\x00-\x1f\x7f-\x9f\u2028\u2029]"
+CONFIG_KEY = r"[A-Za-z0-9_]+"
+
+
 def section_header(name: str) -> str:
     """A header that the AWS CLI and awsenv both read as profile `name`: as typed where
     shlex leaves it alone, else shlex-quoted."""
     if name == "default":
         return "[default]"
-    if "\n" in name or "\r" in name:
-        raise UsageError(f"a profile name can't hold a line break: {name!r}")
+    if re.search(UNWRITABLE, name):
+        raise UsageError(f"a profile name can't hold a line break or a control character: {name!r}")
     import shlex
 
     try:
@@ -560,10 +567,17 @@ def section_header(name: str) -> str:
 
 
 def append_profile(path: str, name: str, values: dict[str, str]) -> None:
-    """Add a `[profile NAME]` section at the end of the config file."""
+    """Add a `[profile NAME]` section at the end of the config file. Every value must
+    read back as written: one line, no control character, no space at either end (which
+    configparser strips). Callers check what they took from outside; this is the last
+    guard, so that no value can end its line and start a key of its own."""
+    header = section_header(name)
+    for key, value in values.items():
+        if not re.fullmatch(CONFIG_KEY, key) or re.search(UNWRITABLE, value) or value != value.strip():
+            raise UsageError(f"refusing to write {key!r} = {value!r} to {path}: not a one-line setting")
     os.makedirs(os.path.dirname(path) or ".", mode=0o700, exist_ok=True)
     existing = _read(path) or ""
-    lines = [section_header(name)] + [f"{k} = {v}" for k, v in values.items()]
+    lines = [header] + [f"{k} = {v}" for k, v in values.items()]
     sep = "" if not existing or existing.endswith("\n\n") else ("\n" if existing.endswith("\n") else "\n\n")
     with open(path, "a", encoding="utf-8") as out:
         out.write(sep + "\n".join(lines) + "\n")

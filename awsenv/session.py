@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # the cached path imports neither the vault's deps nor mfa
     from typing import TypedDict
 
     from .sso import SignIn
+    from .sts import Endpoints
     from .vault import Vault
 
     class RoleParams(TypedDict):  # what every branch of _resolve passes to sts.assume_role
@@ -206,9 +207,12 @@ class Resolver:
 
     def __init__(
         self, config: AwsConfig, vault: Vault | None = None, clock=time.time, sessions: dict | None = None,
-        keyless: bool = False, publish=None,
+        keyless: bool = False, publish=None, endpoints: Endpoints | None = None,
     ) -> None:
         self.config = config
+        # The agent's renewals: where AWS is for the shell they renew for (sts.Endpoints);
+        # None is this process's environment.
+        self.endpoints = endpoints
         self._vault = vault
         self.clock = clock
         self._sessions: dict | None = sessions
@@ -425,7 +429,8 @@ class Resolver:
 
         if source.is_sso:
             source_creds = self._sso_session(source, SOURCE_MIN_TTL)
-            creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), **params)
+            creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), endpoints=self.endpoints,
+                                    **params)
         elif not source.is_role and profile.mfa_serial and wanted > CHAINED_ROLE_CAP:
             # Only the long-term key plus a code may ask for more than an hour.
             key_creds = self.long_term_key(source, profile.name)
@@ -435,17 +440,20 @@ class Resolver:
                 source.name,
                 chain_mfa_process(chain, profile.mfa_serial),
                 lambda code: sts.assume_role(
-                    key_creds, duration=wanted, serial=profile.mfa_serial, code=code, **params
+                    key_creds, duration=wanted, serial=profile.mfa_serial, code=code, endpoints=self.endpoints,
+                    **params
                 ),
             )
         elif not source.is_role and serial is None and not self.keyless:
-            creds = sts.assume_role(self.long_term_key(source, profile.name), duration=wanted, **params)
+            creds = sts.assume_role(self.long_term_key(source, profile.name), duration=wanted,
+                                    endpoints=self.endpoints, **params)
         else:
             if source.is_role:
                 source_creds = self._resolve(source_chain, SOURCE_MIN_TTL, top=False)
             else:
                 source_creds = self._mfa_session(chain, SOURCE_MIN_TTL, None, profile.name)
-            creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), **params)
+            creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), endpoints=self.endpoints,
+                                    **params)
         self._store(key, creds, explicit)
         return creds
 
@@ -492,7 +500,7 @@ class Resolver:
         if self._sign_in is None:
             from .sso import SignIn
 
-            self._sign_in = SignIn(self.vault)
+            self._sign_in = SignIn(self.vault, endpoints=self.endpoints)
         return self._sign_in
 
     def _sso_session(self, profile: Profile, need_ttl: float, top: bool = False) -> Credentials:
@@ -535,10 +543,10 @@ class Resolver:
                 serial,
                 profile.name,
                 chain_mfa_process(chain, serial),
-                lambda code: sts.get_session_token(key_creds, profile.region, duration, serial, code),
+                lambda code: sts.get_session_token(key_creds, profile.region, duration, serial, code, self.endpoints),
             )
         else:
-            creds = sts.get_session_token(key_creds, profile.region, duration, None, None)
+            creds = sts.get_session_token(key_creds, profile.region, duration, None, None, self.endpoints)
         self._store(key, creds, fresh)
         return creds
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import time
 
@@ -23,12 +24,24 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import TypeGuard
 
+    from .sts import Endpoints
+
 REFRESH_SCOPE = "sso:account:access"
 CLIENT_NAME = "awsenv"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 TOKEN_MARGIN = 60  # a token must outlive the calls made with it
 REGISTRATION_MARGIN = 3600  # a registration must outlive the sign-in and its refreshes
 SLOW_DOWN = 5  # RFC 8628: after slow_down, poll 5 s less often
+# What the portal lists goes into ~/.aws/config (`sso profiles --write`), so each value
+# must match its AWS pattern. botocore's sso model gives these strings none; accounts
+# and roles are IAM's: the 12-digit account ID (Organizations, Account Management) and
+# IAM's roleNameType, in ASCII (Python's \d and \w would take other scripts' digits and
+# letters). An account name is Organizations' (up to 128 characters of any kind) minus
+# control characters, line separators and the invisible marks that reorder text: it
+# shapes a profile name and is shown on a terminal.
+ACCOUNT_ID = re.compile(r"[0-9]{12}")
+ROLE_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
+ACCOUNT_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]{0,128}")
 
 
 def _valid(entry: object, now: float, margin: float = TOKEN_MARGIN) -> TypeGuard[dict]:
@@ -61,11 +74,13 @@ class SignIn:
     """Access tokens for portals: from the keyring, renewed with the refresh token, or
     from a new device sign-in on the terminal."""
 
-    def __init__(self, vault, terminal=None, clock=time.time, sleep=time.sleep) -> None:
+    def __init__(self, vault, terminal=None, clock=time.time, sleep=time.sleep,
+                 endpoints: Endpoints | None = None) -> None:
         self.vault = vault
         self._terminal = terminal
         self.clock = clock
         self.sleep = sleep
+        self.endpoints = endpoints  # the agent's renewals: where AWS is for the shell (sts.Endpoints)
 
     @property
     def terminal(self):
@@ -130,7 +145,7 @@ class SignIn:
             return None
         try:
             answer = sts.create_token(
-                portal.region, registration["clientId"], registration["clientSecret"],
+                portal.region, registration["clientId"], registration["clientSecret"], endpoints=self.endpoints,
                 grantType="refresh_token", refreshToken=token["refreshToken"],
             )
         except sts.SsoRefused:
@@ -240,7 +255,7 @@ class SignIn:
         for attempt in range(2):
             token = self.token(portal, profile.name, prompt, ask_first, note)
             try:
-                return sts.role_credentials(portal.region, token, account, role)
+                return sts.role_credentials(portal.region, token, account, role, endpoints=self.endpoints)
             except sts.SsoRefused as err:
                 if err.code == "ForbiddenException":
                     raise AwsError(
@@ -252,16 +267,30 @@ class SignIn:
                 self.forget_access_token(portal)
         raise AwsError("unreachable")  # pragma: no cover
 
-    def assignments(self, portal: Portal, for_profile: str) -> list[tuple[str, str, str]]:
-        """(account id, account name, role name) for every role the sign-in reaches."""
+    def assignments(self, portal: Portal, for_profile: str) -> tuple[list[tuple[str, str, str]], list[str]]:
+        """(account id, account name, role name) for every role the sign-in reaches, and
+        a sentence for each account or role skipped because a value is not what AWS
+        allows (see ACCOUNT_ID)."""
         from . import sts
 
         token = self.token(portal, for_profile)
-        found = []
+        found, skipped = [], []
         for account in sts.list_accounts(portal.region, token):
-            for role in sts.list_account_roles(portal.region, token, account["accountId"]):
-                found.append((account["accountId"], account.get("accountName") or "", role["roleName"]))
-        return found
+            account_id, name = account.get("accountId"), account.get("accountName") or ""
+            why = _unfit(account_id, ACCOUNT_ID, "not a 12-digit account ID") or _unfit(
+                name, ACCOUNT_NAME, "its name holds a control character or is over 128 characters")
+            if why:
+                skipped.append(f"account {account_id!r} ({name!r}): {why}")
+                continue
+            account_id = str(account_id)  # checked: a str of 12 digits
+            for role in sts.list_account_roles(portal.region, token, account_id):
+                role_name = role.get("roleName")
+                why = _unfit(role_name, ROLE_NAME, "not an IAM role name (1 to 64 of A-Z a-z 0-9 _+=,.@-)")
+                if why:
+                    skipped.append(f"role {role_name!r} of account {account_id}: {why}")
+                    continue
+                found.append((account_id, str(name), str(role_name)))
+        return found, skipped
 
     def logout(self, portal: Portal) -> bool:
         """End the portal session (sso-oidc has no revoke: the portal's Logout does it)
@@ -285,6 +314,10 @@ class SignIn:
 
 
 # the profiles of a portal ------------------------------------------------------------------
+def _unfit(value: object, pattern: re.Pattern, why: str) -> str | None:
+    return None if isinstance(value, str) and pattern.fullmatch(value) else why
+
+
 def portals(config: AwsConfig) -> dict[str, Portal]:
     """Every portal the config names: its sso-sessions and legacy start URLs."""
     found: dict[str, Portal] = {}

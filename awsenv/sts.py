@@ -29,32 +29,74 @@ class SsoRefused(Refused):
         self.code = code
 
 
+class Endpoints:
+    """Where AWS is for one caller, given explicitly: the settings a shell had in its
+    environment (AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>, AWS_CA_BUNDLE,
+    AWS_STS_REGIONAL_ENDPOINTS, AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT,
+    AWS_REGION, AWS_DEFAULT_REGION). The agent renews for shells that may differ, from
+    threads that run beside the endpoint's: each renewal's clients are built from its
+    own, and the process environment is never changed. None, wherever an Endpoints is
+    taken, means this process's environment, which botocore reads by itself."""
+
+    # botocore's session variables for what has no argument of create_client or Config
+    SESSION = {"sts_regional_endpoints": "AWS_STS_REGIONAL_ENDPOINTS"}
+    FLAGS = {"use_fips_endpoint": "AWS_USE_FIPS_ENDPOINT", "use_dualstack_endpoint": "AWS_USE_DUALSTACK_ENDPOINT"}
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = dict(env)
+        self.key = tuple(sorted(self.env.items()))
+
+    def url(self, service: str) -> str | None:
+        """AWS_ENDPOINT_URL_<SERVICE> (sso-oidc: SSO_OIDC), else AWS_ENDPOINT_URL."""
+        return self.env.get("AWS_ENDPOINT_URL_" + service.upper().replace("-", "_")) or self.env.get("AWS_ENDPOINT_URL")
+
+    def region(self) -> str | None:
+        return self.env.get("AWS_REGION") or self.env.get("AWS_DEFAULT_REGION")
+
+    def flags(self) -> dict[str, bool]:
+        return {option: self.env[name].lower() == "true" for option, name in self.FLAGS.items() if name in self.env}
+
+
 _botocore = None
+_sessions: dict = {}  # Endpoints.key -> a botocore session with those settings
 
 
-def _botocore_session():
+def _botocore_session(endpoints: Endpoints | None = None):
     """One botocore session per run: it loads each service model once. (boto3's
-    Session would wrap the same thing and cost an extra import.)"""
+    Session would wrap the same thing and cost an extra import.) A caller's Endpoints
+    get a session of their own that shares the first one's loaded models."""
     global _botocore
     if _botocore is None:
         import botocore.session
 
-        # A stale AWS_PROFILE from the calling shell must not steer our explicit clients.
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
-            os.environ.pop(name, None)
-        _botocore = botocore.session.get_session()
-    return _botocore
+        # A stale AWS_PROFILE from the calling shell must not steer our explicit clients:
+        # the session reads no profile from the environment (which stays as it is).
+        _botocore = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+    if endpoints is None:
+        return _botocore
+    if endpoints.key not in _sessions:
+        import botocore.session
+
+        session = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+        session.register_component("data_loader", _botocore.get_component("data_loader"))
+        for variable, name in Endpoints.SESSION.items():
+            if name in endpoints.env:
+                session.set_config_variable(variable, endpoints.env[name])
+        _sessions[endpoints.key] = session
+    return _sessions[endpoints.key]
 
 
-def client(service: str, creds: Credentials | None, region: str | None, unsigned: bool = False):
+def client(service: str, creds: Credentials | None, region: str | None, unsigned: bool = False,
+           endpoints: Endpoints | None = None):
     """A client signed by `creds`, or by the environment's credentials when None, or
     not signed at all (`unsigned`: the Identity Center calls take a token instead, and
-    must not go looking for credentials in the environment or the config)."""
+    must not go looking for credentials in the environment or the config). `endpoints`:
+    where AWS is, when not where this process's environment says."""
     try:
         from botocore import UNSIGNED
         from botocore.config import Config
 
-        session = _botocore_session()
+        session = _botocore_session(endpoints)
     except ImportError as err:
         raise AwsError(f"cannot load botocore: {err}") from None
     config = Config(
@@ -62,15 +104,21 @@ def client(service: str, creds: Credentials | None, region: str | None, unsigned
         read_timeout=READ_TIMEOUT,
         retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         **({"signature_version": UNSIGNED} if unsigned else {}),
+        **(endpoints.flags() if endpoints is not None else {}),
     )
-    kwargs = {}
+    kwargs: dict = {}
     if creds is not None:
         kwargs = {
             "aws_access_key_id": creds.access_key_id,
             "aws_secret_access_key": creds.secret_access_key,
             "aws_session_token": creds.session_token,
         }
-    region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    if endpoints is None:
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    else:
+        region = region or endpoints.region() or "us-east-1"
+        url, bundle = endpoints.url(service), endpoints.env.get("AWS_CA_BUNDLE")
+        kwargs.update({"endpoint_url": url} if url else {}, **({"verify": bundle} if bundle else {}))
     try:
         return session.create_client(service, region_name=region, config=config, **kwargs)
     except Exception as err:  # noqa: BLE001 - botocore config errors are one line too
@@ -120,12 +168,13 @@ def _session(response: dict) -> Credentials:
 
 
 def get_session_token(
-    key: Credentials, region: str | None, duration: int, serial: str | None, code: str | None
+    key: Credentials, region: str | None, duration: int, serial: str | None, code: str | None,
+    endpoints: Endpoints | None = None,
 ) -> Credentials:
     params: dict = {"DurationSeconds": duration}
     if serial:
         params.update(SerialNumber=serial, TokenCode=code)
-    sts = client("sts", key, region)
+    sts = client("sts", key, region, endpoints=endpoints)
     return _session(_call("GetSessionToken", sts.get_session_token, **params))
 
 
@@ -138,13 +187,14 @@ def assume_role(
     external_id: str | None = None,
     serial: str | None = None,
     code: str | None = None,
+    endpoints: Endpoints | None = None,
 ) -> Credentials:
     params: dict = {"RoleArn": role_arn, "RoleSessionName": session_name, "DurationSeconds": duration}
     if external_id:
         params["ExternalId"] = external_id
     if serial:
         params.update(SerialNumber=serial, TokenCode=code)
-    sts = client("sts", creds, region)
+    sts = client("sts", creds, region, endpoints=endpoints)
     try:
         return _session(_call(f"AssumeRole {role_arn}", sts.assume_role, **params))
     except AwsError as err:
@@ -221,11 +271,12 @@ def _sso_call(what: str, fn, **params):
 _portal_clients: dict = {}
 
 
-def _unsigned(service: str, region: str):
-    """One client per service and region for a run: a sign-in polls CreateToken many times."""
-    key = (service, region)
+def _unsigned(service: str, region: str, endpoints: Endpoints | None = None):
+    """One client per service, region and endpoints for a run: a sign-in polls
+    CreateToken many times."""
+    key = (service, region, endpoints.key if endpoints is not None else None)
     if key not in _portal_clients:
-        _portal_clients[key] = client(service, None, region, unsigned=True)
+        _portal_clients[key] = client(service, None, region, unsigned=True, endpoints=endpoints)
     return _portal_clients[key]
 
 
@@ -245,13 +296,14 @@ def start_device_authorization(region: str, client_id: str, secret: str, start_u
     )
 
 
-def create_token(region: str, client_id: str, secret: str, **grant) -> dict:
-    oidc = _unsigned("sso-oidc", region)
+def create_token(region: str, client_id: str, secret: str, endpoints: Endpoints | None = None, **grant) -> dict:
+    oidc = _unsigned("sso-oidc", region, endpoints)
     return _sso_call("CreateToken", oidc.create_token, clientId=client_id, clientSecret=secret, **grant)
 
 
-def role_credentials(region: str, token: str, account: str, role: str) -> Credentials:
-    portal = _unsigned("sso", region)
+def role_credentials(region: str, token: str, account: str, role: str,
+                     endpoints: Endpoints | None = None) -> Credentials:
+    portal = _unsigned("sso", region, endpoints)
     c = _sso_call(
         "GetRoleCredentials", portal.get_role_credentials, accessToken=token, accountId=account, roleName=role
     )["roleCredentials"]

@@ -61,6 +61,7 @@ class SsoServer:
     deny: bool = False  # the person at the browser refuses
     slow_down_once: bool = False  # answer the first poll with SlowDownException
     start_urls: tuple = (START_URL,)
+    accounts: dict = field(default_factory=lambda: dict(ACCOUNTS))  # what the portal lists
     calls: list = field(default_factory=list)  # (operation, detail)
     violations: list = field(default_factory=list)  # polls that came too fast, etc.
     issued: list = field(default_factory=list)  # every secret handed out, for disk greps
@@ -295,7 +296,7 @@ class SsoServer:
         account, role = query.get("account_id"), query.get("role_name")
         if not account or not role:
             raise Refusal(400, "InvalidRequestException", "account_id and role_name are required", oidc=False)
-        if role not in ACCOUNTS.get(account, ("", []))[1]:
+        if role not in self.accounts.get(account, ("", []))[1]:
             raise Refusal(403, "ForbiddenException", "No access", oidc=False)
         key = "ASIA" + secrets.token_hex(8).upper()
         self.role_keys.append(key)
@@ -318,16 +319,16 @@ class SsoServer:
         self.calls.append(("ListAccounts", dict(query)))
         self._bearer(headers)
         items = [{"accountId": a, "accountName": n, "emailAddress": f"{a}@example.com"}
-                 for a, (n, _roles) in ACCOUNTS.items()]
+                 for a, (n, _roles) in self.accounts.items()]
         return 200, self._page(items, query, "accountList")
 
     def list_account_roles(self, _body, query: dict, headers):
         self.calls.append(("ListAccountRoles", dict(query)))
         self._bearer(headers)
         account = query.get("account_id", "")
-        if account not in ACCOUNTS:
+        if account not in self.accounts:
             raise Refusal(404, "ResourceNotFoundException", "no such account", oidc=False)
-        items = [{"roleName": r, "accountId": account} for r in ACCOUNTS[account][1]]
+        items = [{"roleName": r, "accountId": account} for r in self.accounts[account][1]]
         return 200, self._page(items, query, "roleList")
 
     def logout(self, _body, _query, headers):

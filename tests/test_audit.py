@@ -396,19 +396,53 @@ def test_a_signalled_agent_exits_and_removes_its_socket(world, signum):
     assert not agent_socket(world).exists(), "a signalled agent left its socket behind"
 
 
-def test_without_so_peercred_the_private_directory_is_the_guard(monkeypatch):
-    """Mutation (cosmic-ray): `return True` made False where the OS has no SO_PEERCRED
-    (macOS): the agent would refuse its own user. The 0700 directory guards it there."""
+def test_without_a_peer_credential_option_the_private_directory_is_the_guard(monkeypatch):
+    """Mutation (cosmic-ray): `return True` made False where Python exposes neither
+    SO_PEERCRED nor LOCAL_PEERCRED: the agent would refuse its own user. The 0700
+    directory guards it there."""
     import socket
 
     from awsenv import agent
 
     class Conn:
         def getsockopt(self, *args):
-            raise AssertionError("no SO_PEERCRED to ask")
+            raise AssertionError("no option to ask")
 
     monkeypatch.delattr(socket, "SO_PEERCRED")
+    monkeypatch.delattr(socket, "LOCAL_PEERCRED", raising=False)
     assert agent._peer_is_us(Conn()) is True
+
+
+def test_local_peercred_refuses_another_uid(monkeypatch):
+    """macOS and FreeBSD have no SO_PEERCRED but LOCAL_PEERCRED, whose struct xucred
+    starts with its version (0) and the peer's uid. Only the decoding is checked here,
+    with a stand-in for the socket: this machine's kernel has no LOCAL_PEERCRED (the
+    real refusal on Linux: test_the_agent_answers_no_other_user)."""
+    import socket
+    import struct
+
+    from awsenv import agent
+
+    class Conn:
+        def __init__(self, answer):
+            self.answer, self.asked = answer, []
+
+        def getsockopt(self, level, option, size):
+            self.asked.append((level, option))
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            return self.answer[:size]
+
+    def xucred(version: int, uid: int) -> bytes:
+        return struct.pack("=2Ih2x16I", version, uid, 1, *[20] * 16)
+
+    monkeypatch.delattr(socket, "SO_PEERCRED")
+    monkeypatch.setattr(socket, "LOCAL_PEERCRED", 1, raising=False)
+    ours = Conn(xucred(0, os.getuid()))
+    assert agent._peer_is_us(ours) is True and ours.asked == [(0, 1)]  # SOL_LOCAL is 0
+    assert agent._peer_is_us(Conn(xucred(0, os.getuid() + 1))) is False
+    assert agent._peer_is_us(Conn(xucred(1, os.getuid()))) is False, "an unknown layout is refused"
+    assert agent._peer_is_us(Conn(OSError("not a unix socket"))) is False
 
 
 def test_whether_a_process_is_gone_with_proc_and_without(monkeypatch):

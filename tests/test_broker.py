@@ -273,3 +273,57 @@ def test_the_agent_never_asks_for_what_needs_the_key(world):
     age(world, "dev", 500)
     wait_until(lambda: watched(world, "dev").get("state") == "needs the user", what="giving up")
     assert world.moto.calls == []
+
+
+def test_a_renewal_gets_its_shells_endpoint_and_leaves_os_environ_alone(world, monkeypatch):
+    """In process, the broker renews `dev` for a shell whose AWS_ENDPOINT_URL is the
+    emulator, while this process's own environment points STS at a dead port. The
+    renewal reaches the emulator through the settings it was given, and os.environ is
+    the same before, while the client is made, and after (the endpoint's threads read
+    it at any moment)."""
+    from awsenv import agent, broker, sts
+
+    world.add_keys()
+    use(world, "jump", "--mfa-code", "123456")  # the MFA session dev is renewed from
+    wait_for_agent(world)
+    doc = agent._request({"op": "get"}, str(world.keyring.runtime_dir / "awsenv" / "agent.sock"))["doc"]
+    world.moto.calls.clear()
+
+    class Holder:  # the agent's document, as the broker sees it
+        def __init__(self, doc: dict) -> None:
+            self.doc = doc
+
+        def snapshot(self) -> dict:
+            return dict(self.doc)
+
+        def replace(self, doc: dict) -> None:
+            self.doc = doc
+
+    class Store:  # the keyring, as a renewal writes to it
+        def update_sessions(self, change, publish):
+            new = holder.snapshot()
+            change(new)
+            publish(new)
+            return new
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    before = dict(os.environ)
+    during: list[dict] = []
+    made = sts.client
+
+    def client(*args, **kwargs):
+        during.append(dict(os.environ))
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(sts, "client", client)
+    holder = Holder(doc)
+    renewer = broker.Broker(holder)
+    renewer._vault = Store()
+    spec = {"profile": "dev", "config": world.env["AWS_CONFIG_FILE"], "window": 600,
+            "env": {"AWS_ENDPOINT_URL": world.moto.url}}
+    assert renewer.renew_now(spec, 600) is True, renewer.report()
+    assert during and all(seen == before for seen in during)
+    assert dict(os.environ) == before
+    assert [action for action, _key in world.moto.actions()] == ["AssumeRole"]
+    assert any(json.loads(key)[:2] == ["role", "dev"] for key in holder.doc if key.startswith("["))

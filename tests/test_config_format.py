@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from awsenv.config import PROFILE_KEYS, AwsConfig, append_profile
 from awsenv.errors import ConfigError
 from conftest import WEIRD
-from test_core import one_line_error
+from test_core import add_on_a_terminal, one_line_error
 
 # configparser opens the file in the locale's encoding, awsenv in UTF-8: the comparison
 # means something only where the two are the same, as in every UTF-8 locale.
@@ -275,6 +275,63 @@ def test_add_writes_a_header_that_both_read_back_as_the_name(tmp_path, name):
     append_profile(path, name, {"mfa_serial": "arn:x"})
     assert AwsConfig(path, str(tmp_path / "absent")).profile(name).values == {"mfa_serial": "arn:x"}
     assert build_profile_map(raw_config_parse(path))["profiles"][name] == {"mfa_serial": "arn:x"}
+
+
+# Names and values from outside awsenv (a command line, a prompt, the SSO portal) that
+# the writer must keep as data: botocore reads back exactly them, and nothing else.
+HOSTILE_NAMES = [WEIRD, "a]b", "x ; y", "#c", "[profile z]", "k = v", "èрт🚒♞中片", "%(x)s", "{}"]
+# What no reader may be handed: a line break of any kind, or another control character.
+UNWRITABLE = ["a\nb", "a\rb", "a\r\ncredential_process = touch PWNED", "a\x0bb", "a\x0cb", "a\x1cb",
+              "a\x85b", "a\u2028b", "a\u2029b", "\x1b[31mred", "nul\x00", "del\x7f"]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_written_profiles_read_back_exactly_with_hostile_names_and_values(tmp_path, name):
+    path = str(tmp_path / "config")
+    values = {"sso_role_name": name, "mfa_serial": "arn:aws:iam::123456789012:mfa/x", "note": f"[{name}]"}
+    append_profile(path, name, values)
+    profiles = build_profile_map(raw_config_parse(path))["profiles"]
+    assert profiles == {name: values}
+    assert AwsConfig(path, str(tmp_path / "absent")).profile(name).values == values
+
+
+@pytest.mark.parametrize("bad", UNWRITABLE)
+def test_the_config_writer_refuses_control_characters_in_names_keys_and_values(tmp_path, bad):
+    from awsenv.errors import UsageError
+
+    path = tmp_path / "config"
+    path.write_text("[profile kept]\nregion = eu-west-1\n")
+    before = path.read_bytes()
+    for name, values in ((bad, {"region": "x"}), ("fine", {"region": bad}), ("fine", {bad: "x"}),
+                         ("fine", {"region": " padded "})):
+        with pytest.raises(UsageError) as refused:
+            append_profile(str(path), name, values)
+        message = str(refused.value)
+        assert "\n" not in message and "\r" not in message and "\x1b" not in message
+        assert path.read_bytes() == before, "nothing is written"
+
+
+def test_add_offers_to_write_hostile_names_as_data_and_refuses_what_is_not(world):
+    config = world.home / ".aws" / "config"
+    before = build_profile_map(raw_config_parse(str(config)))["profiles"]
+    name, serial = "x ; y]#[profile z] = $(touch PWNED)", "arn:aws:iam::123456789012:mfa/fresh"
+    assert add_on_a_terminal(world, name, serial)[0] == 0
+    after = build_profile_map(raw_config_parse(str(config)))["profiles"]
+    assert {k: v for k, v in after.items() if k not in before} == {name: {"mfa_serial": serial}}
+    written = config.read_bytes()
+    # What is typed at the MFA question is checked as STS checks a serial number.
+    status, _seen, output = add_on_a_terminal(world, "fresh", "arn:aws:iam::123456789012:mfa/x\x1b[2J credential_process")
+    assert status == 2 and "Traceback" not in output
+    assert [line for line in output.splitlines() if line.startswith("awsenv: not an MFA")] != []
+    assert config.read_bytes() == written
+    # A name no config file can hold is refused before any question.
+    done = world.run("add", "a\x1b]0;x\x07b", "--env", env={
+        "AWS_ACCESS_KEY_ID": world.robot.key_id, "AWS_SECRET_ACCESS_KEY": world.robot.secret})
+    assert done.returncode == 2 and done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("awsenv: ") and "\x1b" not in line
+    assert config.read_bytes() == written
+    assert not (world.root / "PWNED").exists()
 
 
 def test_add_without_a_terminal_names_the_header_it_would_write(world):

@@ -510,24 +510,32 @@ def test_ctrl_c_at_the_mfa_question_exits_130_and_prints_nothing(world):
     assert world.moto.actions() == []
 
 
-def test_add_on_a_terminal_hides_the_secret_and_offers_the_profile(world):
+def add_on_a_terminal(world, name: str, serial: str = "") -> tuple[int, str, str]:
+    """`awsenv add NAME` typed on a terminal: the key, yes to the offer, then `serial`
+    at the MFA question. The exit status, what showed before the offer, and after it."""
     import pexpect
 
-    child = pexpect.spawn(AWSENV, ["add", "fresh"], env=world.env, cwd=str(world.root), encoding="utf-8", timeout=30)
+    child = pexpect.spawn(AWSENV, ["add", name], env=world.env, cwd=str(world.root), encoding="utf-8", timeout=30)
     try:
-        child.expect("Access key ID for fresh: ")
+        child.expect_exact(f"Access key ID for {name}: ")
         child.sendline(world.robot.key_id)
-        child.expect("Secret access key for fresh: ")
+        child.expect_exact(f"Secret access key for {name}: ")
         child.sendline(world.robot.secret)
-        child.expect(r"has no \[profile fresh\]\. Add it\? \[Y/n\] ")
-        seen = child.before
+        child.expect(r"has no \[profile .*\]\. Add it\? \[Y/n\] ")
+        seen = child.before + child.after
         child.sendline("")
         child.expect("MFA device ARN")
-        child.sendline("")
+        child.sendline(serial)
         child.expect(pexpect.EOF)
+        after = child.before
     finally:
         child.close()
-    assert child.exitstatus == 0
+    return child.exitstatus, seen, after
+
+
+def test_add_on_a_terminal_hides_the_secret_and_offers_the_profile(world):
+    status, seen, _after = add_on_a_terminal(world, "fresh")
+    assert status == 0 and "has no [profile fresh]. Add it?" in seen
     assert world.robot.secret not in seen, "the secret is read without echo"
     assert (world.home / ".aws" / "config").read_text().endswith("\n[profile fresh]\n")
     world.moto.calls.clear()

@@ -380,3 +380,118 @@ def test_the_agent_does_not_idle_out_while_tokens_are_live(world):
     assert status == 200 and agent_pid(world) == pid
     world.ok("unset", "--shell", "bash", env=env)
     assert gone(pid, timeout=5), "with no token left, the idle agent exits"
+
+
+def threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+def fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_idle_and_half_sent_connections_cost_the_agent_no_thread_and_end_in_seconds(world):
+    """A thousand connections that send nothing or stop in the middle of their headers
+    (slowloris): the owner is still served at once, the agent starts no thread for them,
+    and closes each within its read timeout. Loopback only, bounded in time."""
+    import resource
+    import socket
+
+    world.add_keys()
+    env = served(world, "dev", "--mfa-code", "123456")
+    uri, token = env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+    port = urllib.parse.urlsplit(uri).port
+    assert fetch(uri, token)[0] == 200
+    pid = agent_pid(world)
+    baseline, open_files = threads(pid), fds(pid)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1500:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1500, hard), hard))
+    held: list[socket.socket] = []
+    try:
+        for number in range(1000):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if number % 2:
+                conn.sendall(f"GET /awsenv/credentials HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthor".encode())
+            held.append(conn)
+        started = time.monotonic()
+        status, _headers, body = fetch(uri, token)
+        assert status == 200 and "SecretAccessKey" in body
+        assert time.monotonic() - started < 1.0, "the owner waits for no one"
+        assert threads(pid) <= baseline + 2, "no thread per connection"
+        # Each one is closed by the agent within its read timeout (a few seconds).
+        deadline = time.monotonic() + 15
+        for conn in held:
+            conn.settimeout(max(deadline - time.monotonic(), 0.01))
+            try:
+                assert conn.recv(1) == b""
+            except ConnectionResetError:
+                pass
+        assert threads(pid) <= baseline and fds(pid) <= open_files + 2  # not one per connection
+        assert fetch(uri, token)[0] == 200 and agent_pid(world) == pid
+    finally:
+        for conn in held:
+            conn.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_trickled_request_is_cut_at_the_read_timeout_and_workers_are_bounded():
+    """In process, no AWS. A request sent a byte at a time ends READ_TIMEOUT seconds
+    after its connection opened, and no more than MAX_WORKERS requests are answered at
+    once: the rest are closed at once rather than queued behind a slow renewal."""
+    import select
+    import socket
+    import threading
+
+    from awsenv import endpoint
+    from awsenv.creds import Credentials
+
+    gate, inside = threading.Event(), []
+
+    def serve(_watch: dict) -> Credentials:
+        inside.append(1)
+        gate.wait(20)
+        return Credentials("ASIAEXAMPLE", "secret", "session", int(time.time()) + 3600)
+
+    served_by = endpoint.Endpoint(serve)
+    try:
+        token = served_by.issue({"profile": "p"}, int(time.time()) + 3600, None)
+        uri = f"http://{served_by.host}{endpoint.PATH}"
+        trickle = socket.create_connection(("127.0.0.1", served_by.port), timeout=5)
+        started = time.monotonic()
+        request = f"GET {endpoint.PATH} HTTP/1.1\r\nHost: {served_by.host}\r\nAuthorization: {token}\r\n\r\n"
+        for byte in request.encode():
+            try:
+                trickle.send(bytes([byte]))
+            except OSError:
+                break
+            if select.select([trickle], [], [], 0.25)[0]:
+                assert trickle.recv(1) == b""
+                break
+        took = time.monotonic() - started
+        trickle.close()
+        assert endpoint.READ_TIMEOUT - 0.5 < took < endpoint.READ_TIMEOUT + 2, took
+
+        results: list = []
+
+        def one() -> None:
+            try:
+                results.append(fetch(uri, token)[0])
+            except OSError as err:
+                results.append(type(err).__name__)
+
+        callers = [threading.Thread(target=one) for _ in range(endpoint.MAX_WORKERS + 4)]
+        for caller in callers:
+            caller.start()
+        deadline = time.monotonic() + 10
+        while (len(inside) < endpoint.MAX_WORKERS or len(results) < 4) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(inside) == endpoint.MAX_WORKERS and len(results) == 4, (len(inside), results)
+        assert 200 not in results, "the excess were closed at once"
+        gate.set()
+        for caller in callers:
+            caller.join(10)
+        assert results.count(200) == endpoint.MAX_WORKERS
+    finally:
+        gate.set()
+        served_by.close()

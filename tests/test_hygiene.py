@@ -334,21 +334,69 @@ def test_login_base_profile_goes_through_federation_token(world, federation):
     assert dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["SigninToken"] == token_for(session["sessionId"])
 
 
-def test_login_opens_the_browser(world, federation):
+BROWSER = """#!{python}
+# A browser that notes what it was started with, lets a stranger (another local user
+# who read its command line in `ps`) try the URL first, then opens it as the owner.
+import encodings.idna, email.parser, http.client, json, os, sys, urllib.error, urllib.request
+
+def status(url):
+    try:
+        return urllib.request.urlopen(url, timeout=10).status
+    except urllib.error.HTTPError as err:
+        return err.code
+    except OSError as err:
+        return type(err).__name__
+
+record = {{"argv": sys.argv, "env": dict(os.environ), "stranger": None}}
+if os.getuid() == 0:
+    "127.0.0.1".encode("idna")  # what the child, which can no longer read the library, needs
+    reader, writer = os.pipe()
+    if os.fork() == 0:
+        os.setgid(65534)
+        os.setuid(65534)
+        os.write(writer, json.dumps(status(sys.argv[1])).encode())
+        os._exit(0)
+    os.close(writer)
+    os.wait()
+    record["stranger"] = json.loads(os.read(reader, 100))
+record["owner"] = status(sys.argv[1])  # follows the redirect to the federation endpoint
+record["again"] = status(sys.argv[1])
+open({record!r}, "w").write(json.dumps(record))
+"""
+
+
+def test_login_hands_the_browser_no_sign_in_token(world, federation):
+    """The SigninToken is a bearer credential for 15 minutes: it must not be on the
+    browser's command line (any local user's `ps` shows it), in its environment, or in
+    a file. The browser gets a one-shot loopback URL that redirects to the real one."""
+    import os
+    import sys
+
     world.add_keys()
-    opened = world.tmp / "opened-url"
+    record = world.tmp / "browser-record.json"
     browser = world.tmp / "record-browser"
-    browser.write_text(f"#!/bin/sh\nprintf '%s' \"$1\" > '{opened}'\n")
+    browser.write_text(BROWSER.format(python=sys.executable, record=str(record)))
     browser.chmod(0o755)
     done = world.ok("login", "ci", env={"AWSENV_FEDERATION_URL": federation.url, "BROWSER": str(browser)})
-    assert done.stdout == ""
-    assert "Traceback" not in done.stderr
-    url = opened.read_text()
-    assert url.startswith(federation.url + "?")
-    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))
+    assert done.stdout == "" and "Traceback" not in done.stderr
+    seen = json.loads(record.read_text())
     session = json.loads(federation.requests[0]["Session"])
-    assert query["Action"] == "login" and query["SigninToken"] == token_for(session["sessionId"])
-    assert world.robot.secret not in done.stderr + url
+    token = token_for(session["sessionId"])
+    assert not any(token in arg or "SigninToken" in arg for arg in seen["argv"]), seen["argv"]
+    assert not any(token in value for value in seen["env"].values())
+    (url,) = seen["argv"][1:]
+    parts = urllib.parse.urlsplit(url)
+    assert parts.scheme == "http" and parts.hostname == "127.0.0.1" and not parts.query
+    assert len(parts.path) > 40, "an unguessable path"
+    # The page leads to the real sign-in URL, once.
+    assert seen["owner"] == 200
+    assert federation.requests[1] == {"Action": "login", "Issuer": "awsenv", "SigninToken": token,
+                                      "Destination": "https://console.aws.amazon.com/"}
+    assert seen["again"] != 200 and len(federation.requests) == 2
+    if os.getuid() == 0:
+        assert seen["stranger"] == 403, "another user who read the URL in ps gets nothing"
+    assert secrets_on_disk(world, token, session["sessionKey"]) == []
+    assert token not in done.stderr and world.robot.secret not in done.stderr
 
 
 def test_login_partitions():
@@ -357,6 +405,50 @@ def test_login_partitions():
     assert login.endpoints("cn-north-1")[0] == "https://signin.amazonaws.cn/federation"
     assert login.endpoints("us-gov-west-1")[1].startswith("https://console.amazonaws-us-gov.com/")
     assert login.endpoints(None) == ("https://signin.aws.amazon.com/federation", "https://console.aws.amazon.com/")
+
+
+def test_the_loopback_hand_over_answers_its_path_once_and_gives_up_in_time():
+    """In process, no AWS: a wrong path gets nothing; a browser that never comes or
+    never starts is reported, not waited for forever."""
+    import urllib.error
+    import urllib.request
+
+    from awsenv import handoff
+
+    def status(url: str):
+        try:
+            return urllib.request.urlopen(url, timeout=5).status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    seen: list = []
+
+    def wrong_path_only(url: str) -> bool:
+        seen.append(status(url + "x"))
+        seen.append(status(url.rsplit("/", 1)[0] + "/"))
+        return True
+
+    started = time.monotonic()
+    assert handoff.hand_over("https://example.com/?SigninToken=t", wrong_path_only, wait=0.5) == handoff.NOT_FETCHED
+    assert seen == [404, 404] and time.monotonic() - started < 3
+    assert handoff.hand_over("https://example.com/", lambda url: False) == handoff.NO_BROWSER
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    def browser(url: str) -> bool:
+        try:
+            urllib.request.build_opener(NoRedirect).open(url, timeout=5)
+        except urllib.error.HTTPError as err:
+            seen.append((err.code, err.headers["Location"], err.headers["Cache-Control"]))
+        seen.append(status(url))
+        return True
+
+    seen.clear()
+    assert handoff.hand_over("https://example.com/?SigninToken=t", browser) == handoff.FETCHED
+    assert seen[0] == (302, "https://example.com/?SigninToken=t", "no-store")
+    assert seen[1] == 410, "once only"
 
 
 # TOTP -------------------------------------------------------------------------------

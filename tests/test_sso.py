@@ -750,6 +750,63 @@ def test_sso_profiles_lists_assignments_and_write_appends_only_what_is_missing(w
     assert len(pages) >= 2, "every page of accounts is read"
 
 
+def test_sso_profiles_write_keeps_what_the_portal_sent_as_data(world, sso):
+    """The portal's account IDs, account names and role names reach ~/.aws/config: each
+    must match its AWS pattern (12 ASCII digits; IAM's role name, 1 to 64 of
+    [A-Za-z0-9_+=,.@-]; an account name of up to 128 characters, none of them a control
+    character), or its assignment is skipped with one line that names it. botocore then
+    reads back exactly the profiles intended, and no other key."""
+    from botocore.configloader import build_profile_map, raw_config_parse
+
+    inject = "\ncredential_process = touch PWNED\n"
+    sso.server.accounts = {
+        "111111111111": ("Sandbox", ["AdministratorAccess", f"Admin{inject}", "Ops\r", "Dev ops", "a" * 65,
+                                     "x]\n[profile evil]", "Ready+=,.@-_1"]),
+        "222222222222": (f"prod{inject}", ["ReadOnly"]),
+        "333333333333": ("\x1b]0;title\x07", ["ReadOnly"]),
+        f"44444444444{inject}": ("ok", ["ReadOnly"]),
+        "١٢٣٤٥٦٧٨٩٠١٢": ("arabic digits", ["ReadOnly"]),
+        "555555555555": ("Ünïcödé 名前", ["Auditor"]),
+    }
+    world.ok("sso", "login", "corp")
+    config = world.home / ".aws" / "config"
+    before = build_profile_map(raw_config_parse(str(config)))["profiles"]
+    done = world.ok("sso", "profiles", "corp", "--write")
+    skipped = [line for line in done.stderr.splitlines() if "skipped" in line]
+    assert len(skipped) == 9, done.stderr
+    assert all(line.startswith("awsenv: skipped ") for line in skipped)
+    for named in ("Admin\\ncredential_process", "'Ops\\r'", "'Dev ops'", "a" * 65, "x]\\n[profile evil]",
+                  "prod\\ncredential_process", "\\x1b]0;title\\x07", "44444444444\\n", "١٢٣٤٥٦٧٨٩٠١٢"):
+        assert sum(named in line for line in skipped) == 1, named
+    assert "\x1b" not in done.stderr + done.stdout and "\r" not in done.stderr + done.stdout
+    assert "added 2 profile(s)" in done.stderr
+    after = build_profile_map(raw_config_parse(str(config)))["profiles"]
+    added = {name: values for name, values in after.items() if name not in before}
+    assert sorted((v["sso_account_id"], v["sso_role_name"]) for v in added.values()) == [
+        ("111111111111", "Ready+=,.@-_1"), ("555555555555", "Auditor")]
+    for values in added.values():
+        assert set(values) == {"sso_session", "sso_account_id", "sso_role_name", "region"}
+        assert values["sso_session"] == "corp" and values["region"] == REGION
+    assert {name: after[name] for name in before} == before
+    assert not (world.root / "PWNED").exists()
+
+
+@pytest.mark.parametrize("name", ["../../../etc/passwd", "/abs", "..", "a/b\\c", "x\ny", "nul\x00", "évil 名"])
+def test_a_session_name_never_steers_the_cache_file_awsenv_reads_and_deletes(tmp_path, monkeypatch, name):
+    """The one file awsenv names from a name it did not make: the AWS CLI's token in
+    ~/.aws/sso/cache, which `import --delete-plaintext` deletes. As botocore names it,
+    by the SHA-1 of the session name, so no name reaches outside that folder."""
+    import os
+
+    from awsenv.config import Portal
+    from awsenv.sso import cli_cache_dir, cli_token_path
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    path = cli_token_path(Portal(name, START_URL, REGION, ("sso:account:access",), True))
+    assert os.path.dirname(path) == cli_cache_dir() == str(tmp_path / ".aws" / "sso" / "cache")
+    assert os.path.basename(path) == hashlib.sha1(name.encode()).hexdigest() + ".json"
+
+
 def test_doctor_reports_plaintext_tokens_unrenewable_sessions_and_missing_sessions(world, sso):
     cli_login(sso.server, world)
     config = world.home / ".aws" / "config"

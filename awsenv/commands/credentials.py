@@ -417,10 +417,17 @@ def cmd_login(args) -> None:
     if args.print:
         emit(url + "\n")
         return
-    import webbrowser
+    from ..handoff import NO_BROWSER, NOT_FETCHED, WAIT, hand_over
+    from ..sso import open_browser
 
-    if not webbrowser.open(url):
+    # The URL holds a sign-in token: the browser gets a one-shot loopback address instead,
+    # so the token is on no command line (see handoff.py).
+    outcome = hand_over(url, open_browser)
+    if outcome == NO_BROWSER:
         raise UsageError("could not open a browser; run `awsenv login --print` and open the URL yourself")
+    if outcome == NOT_FETCHED:
+        raise UsageError(f"the browser did not open the sign-in page within {WAIT:g} s; "
+                         "run `awsenv login --print` and open the URL yourself")
     print(f"awsenv: opened the console for {name} in the browser", file=sys.stderr)
 
 

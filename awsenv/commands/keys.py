@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 # keys -----------------------------------------------------------------------------
 KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # IAM's bound: 16 to 128 characters
 SECRET = re.compile(r"[A-Za-z0-9+/]{40}")  # what IAM hands out: 40 base64 characters
+MFA_SERIAL = re.compile(r"[A-Za-z0-9_+=/:,.@-]{9,256}")  # STS's serialNumberType, in ASCII
 
 
 def _check_key(key_id: str, secret: str) -> Credentials:
@@ -61,6 +62,8 @@ def cmd_add(args) -> None:
         raise UsageError(f"profile {name!r} is a role; add the key to its source profile {source!r}")
     if config.has(name) and config.profile(name).is_sso:
         raise UsageError(f"profile {name!r} signs in through IAM Identity Center and has no key; run `awsenv sso login {name}`")
+    if not config.has(name):
+        section_header(name)  # a name no config file can hold is refused before any question
     vault = Vault()
     vault.open(create=True)  # before anyone types a secret: without a store, no questions
     terminal = Terminal()
@@ -92,6 +95,8 @@ def _offer_profile(config: AwsConfig, name: str, terminal) -> None:
     if answer.lower() in ("", "y", "yes"):
         values = {}
         serial = terminal.ask("MFA device ARN (mfa_serial), empty for none: ")
+        if serial and not MFA_SERIAL.fullmatch(serial):
+            raise UsageError(f"not an MFA device ARN or serial number: {serial!r}; {header} was not added")
         if serial:
             values["mfa_serial"] = serial
         append_profile(config.config_file, name, values)

@@ -67,7 +67,9 @@ def _profiles(args) -> None:
 
     config = AwsConfig()
     portal, name = find_portal(config, args.name)
-    assignments = SignIn(Vault()).assignments(portal, name)
+    assignments, skipped = SignIn(Vault()).assignments(portal, name)
+    for why in skipped:
+        print(f"awsenv: skipped {why}", file=sys.stderr)
     existing = _existing(config, portal)
     taken = set(config.names())
     rows = [("PROFILE", "ACCOUNT", "ACCOUNT NAME", "ROLE", "STATE")]
