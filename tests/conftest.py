@@ -60,12 +60,12 @@ def module_available(name: str) -> bool:
 # Every process a test starts carries this in its environment, so the end of the
 # session can tell whether any of them is still running.
 RUN_MARK = f"{os.getpid()}-{os.urandom(4).hex()}"
-os.environ["AWSENV_TEST_RUN"] = RUN_MARK
+os.environ["PYTEST_AWSENV_RUN"] = RUN_MARK
 
 
 def processes_marked(mark: str) -> list[str]:
-    """The pids (other than ours) whose environment holds AWSENV_TEST_RUN=mark."""
-    needle = f"AWSENV_TEST_RUN={mark}".encode() + b"\0"
+    """The pids (other than ours) whose environment holds PYTEST_AWSENV_RUN=mark."""
+    needle = f"PYTEST_AWSENV_RUN={mark}".encode() + b"\0"
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -229,7 +229,7 @@ def _world(tmp_path, home, tmp, runtime, keyring, moto, people, request):
         "AWS_EC2_METADATA_DISABLED": "true",
         "XDG_DATA_HOME": str(home / ".local" / "share"),
         "XDG_CACHE_HOME": str(home / ".cache"),
-        "AWSENV_TEST_RUN": RUN_MARK,
+        "PYTEST_AWSENV_RUN": RUN_MARK,
         **({"XDG_RUNTIME_DIR": str(runtime)} if bare else keyring.env()),
         **mutants_coverage(request),
     }
