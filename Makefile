@@ -52,8 +52,9 @@ $(VENV)/.test: $(WHEEL) | $(BIN)/python
 	@touch $@ $(VENV)/.demo
 
 # The Debian packages the suite drives for real (shells, gnome-keyring, D-Bus, pass,
-# GnuPG) and the JavaScript SDK: installed when missing and possible, else one line
-# with the command to run.
+# GnuPG, Go, a JDK and Maven) and the JavaScript SDK: installed when missing and
+# possible, else one line with the command to run. The Go and Java consumers
+# (tests/consumers/) are built by the tests, once per session, outside the checkout.
 system:
 	@tools/system-packages
 	@cd tests/node && { [ -d node_modules ] || npm ci --no-audit --no-fund --silent; }

@@ -29,9 +29,10 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 WEIRD = "ev'il\"$(touch PWNED)`touch PWNED2`;x"
 
 
-def require(tool: str) -> str:
-    """A missing tool skips locally and fails under CI, so CI cannot hide it."""
-    path = shutil.which(tool)
+def require(tool: str, *also: str) -> str:
+    """A missing tool skips locally and fails under CI, so CI cannot hide it. `also`:
+    folders to look in after PATH, where an installer puts a tool off PATH."""
+    path = shutil.which(tool, path=os.pathsep.join([os.environ.get("PATH", os.defpath), *also]))
     if path is None:
         if os.environ.get("CI"):
             pytest.fail(f"{tool} is not installed, and CI must have it")
