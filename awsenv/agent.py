@@ -48,6 +48,10 @@ import _socket
 
 from .runtime import process_gone, runtime_dir
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` and the vault cost the cached switch; the server imports it late
+    from .vault import Vault
+
 CONNECT_TIMEOUT = 0.5
 MAX_MESSAGE = 1 << 20
 
@@ -240,6 +244,7 @@ class Agent:
         self.doc: dict = {}
         self.store = store_name()
         self.loaded = False  # the document was read from the store, or pushed
+        self._vault: Vault | None = None  # for describe_store
         self.idle = idle
         self.started = time.time()
         self.last = time.monotonic()
@@ -350,8 +355,10 @@ class Agent:
         from .errors import AwsenvError
         from .vault import Vault
 
+        if self._vault is None:
+            self._vault = Vault()  # opened once: `wait_for` asks for the status many times
         try:
-            return Vault().describe()
+            return self._vault.describe()
         except AwsenvError as err:
             return f"{self.store} ({err})"
 

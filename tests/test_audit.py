@@ -615,6 +615,9 @@ class SessionsOnly:
     def load_sessions(self) -> dict:
         return self.doc
 
+    def handoff(self) -> None:
+        return None  # nothing for an agent to hold
+
     def get_key(self, _name: str):
         return None
 

@@ -315,12 +315,16 @@ def test_a_profile_name_stays_inside_the_awsenv_folder(pass_store):
     world.ok("add", hostile, "--env", env={"AWS_ACCESS_KEY_ID": world.robot.key_id,
                                            "AWS_SECRET_ACCESS_KEY": world.robot.secret})
     store = world.home / ".password-store"
-    entries = [p.relative_to(store).as_posix() for p in store.rglob("*.gpg")]
-    assert entries == ["awsenv/key:%2E%2E%2Fx%20y%2F%27%24%28touch%20PWNED%29%60.gpg"]
+
+    def entries() -> set[str]:
+        return {p.relative_to(store).as_posix() for p in store.rglob("*.gpg")}
+
+    # One file in awsenv/: the `/`s, the space, the quote, `$`, `(` and the backtick encoded.
+    assert entries() == {"awsenv/key:..%2Fx%20y%2F%27%24%28touch%20PWNED%29%60.gpg", "awsenv/sessions.gpg"}
     rows = json.loads(world.ok("list", "--json").stdout)["profiles"]
     assert [row["key_stored"] for row in rows if row["profile"] == hostile] == [True]
     assert world.ok("remove", hostile).returncode == 0
-    assert list(store.rglob("*.gpg")) == [] and not list(world.root.rglob("PWNED"))
+    assert entries() == {"awsenv/sessions.gpg"} and not list(world.root.rglob("PWNED"))
 
 
 def test_pass_missing_or_not_initialised_is_one_line_with_the_way_out(pass_store):
