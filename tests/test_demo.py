@@ -81,6 +81,8 @@ def test_demo_runs_the_flow_and_cleans_up(demo_output):
     out = demo_output
     assert "assumed-role/dev/" in out and "assumed-role/prod/" in out
     assert re.search(r"^dev\s+role\s+jump\s+yes", out, re.M)
+    # The keys are in the file store, and `list` says so, not "keyring".
+    assert re.search(r"^jump\s+base\s+file\s+yes\s+stored", out, re.M), out
     assert [line.split()[0] for line in sts_calls(out)].count("GetSessionToken") == 2  # the refused one, then one
     assert_cleaned_up(out)
 

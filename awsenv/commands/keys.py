@@ -293,17 +293,28 @@ def _key_source(config: AwsConfig, vault, profile) -> tuple[str, bool | str | No
     if profile.get("credential_process"):
         return "credential_process", None, False
     plaintext = config.plaintext_key(profile.name) is not None
+    source = _store_name()
     if vault is None:
-        return "keyring", "unknown", plaintext
+        return source, "unknown", plaintext
     try:
         stored = vault.get_key(profile.name)
     except KeyringError:
-        return "keyring", "damaged", plaintext
+        return source, "damaged", plaintext
     if stored is not None:
-        return "keyring", True, plaintext
+        return source, True, plaintext
     if plaintext:
         return "credentials file", False, True
-    return "keyring", False, False
+    return source, False, False
+
+
+def _store_name() -> str:
+    """The store a base profile's key lives in: keyring, file or pass (AWSENV_BACKEND)."""
+    from ..vault import chosen
+
+    try:
+        return chosen()
+    except AwsenvError:
+        return "keyring"
 
 
 # key hygiene ----------------------------------------------------------------------------
