@@ -137,8 +137,27 @@ def _serve_args(args, owner: int | None = None) -> tuple[environ.Plan, str]:
 
 
 # use / unset / export / exec ---------------------------------------------------
+APPLY = {"fish": "{cmd} | source", "pwsh": "{cmd} | Out-String | Invoke-Expression"}
+
+
+def refuse_terminal(args, shell) -> None:
+    """Statements for eval are of no use on the screen, and the secret key and token
+    would stay in the scrollback: before anything is asked of anyone, say how to apply
+    them instead. The wrapper and eval capture stdout, so they never get here."""
+    if not sys.stdout.isatty():
+        return
+    import re
+
+    profile = args.profile if args.profile and re.fullmatch(r"[\w.@+-]+", args.profile) else "PROFILE"
+    command = f"awsenv use {profile}"
+    apply = APPLY.get(shell.name, 'eval "$({cmd})"').format(cmd=command)
+    raise UsageError(f"`use` prints shell statements, not for the screen: run {apply}, "
+                     "or set up the wrapper with `awsenv init` (see awsenv help init)")
+
+
 def cmd_use(args) -> None:
     shell = target_shell(args)
+    refuse_terminal(args, shell)
     if server_wanted(args):
         emit(shell.render(_serve_args(args)[0]))
         return
