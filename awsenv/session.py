@@ -125,6 +125,15 @@ def key_parts(cache_key: str) -> tuple[str, str] | None:
     return None
 
 
+def key_has_mfa(cache_key: str) -> bool:
+    """Whether a session's cache key names an MFA device (`["session", profile, serial]`)."""
+    try:
+        parts = json.loads(cache_key)
+    except ValueError:
+        return False
+    return isinstance(parts, list) and len(parts) > 2 and bool(parts[2])
+
+
 def key_profile(cache_key: str) -> str | None:
     parts = key_parts(cache_key)
     return parts[1] if parts else None

@@ -36,3 +36,18 @@ def test_use_through_the_wrapper_still_applies(world, term):
     t = term("bash")
     assert rc(t, f"awsenv use dev {CODE}") == 0
     assert t.value("AWSENV_PROFILE") == "dev"
+
+
+# `agent status` ----------------------------------------------------------------------
+def test_agent_status_calls_a_session_without_mfa_no_mfa_session(world):
+    from test_structure import wait_for_agent
+
+    world.add_keys()
+    world.ok("use", "ci", "--shell", "bash")  # robot: no mfa_serial, GetSessionToken without a code
+    world.ok("use", "dev", "--shell", "bash", "--mfa-code", "111111")
+    wait_for_agent(world)
+
+    out = world.ok("agent", "status").stdout
+    assert re.search(r"^  ci: session without MFA, ", out, re.M), out
+    assert re.search(r"^  jump: MFA session, ", out, re.M), out
+    assert "ci: MFA session" not in out
