@@ -51,3 +51,42 @@ def test_agent_status_calls_a_session_without_mfa_no_mfa_session(world):
     assert re.search(r"^  ci: session without MFA, ", out, re.M), out
     assert re.search(r"^  jump: MFA session, ", out, re.M), out
     assert "ci: MFA session" not in out
+
+
+# a profile with no region ---------------------------------------------------------------
+NO_REGION = """\
+[default]
+output = json
+
+[profile ci]
+
+[profile eu]
+region = eu-west-1
+"""
+
+
+def test_use_warns_once_when_no_region_applies(world):
+    world.add_keys()
+    world.write_config(NO_REGION)
+    done = world.ok("use", "ci", "--shell", "bash")
+    assert "AWS_SESSION_TOKEN=" in done.stdout
+    warning = [line for line in done.stderr.splitlines() if "region" in line]
+    assert len(warning) == 1 and warning[0].startswith("awsenv: warning: no region for 'ci'"), done.stderr
+    assert "--region" in warning[0]
+
+    # A region from anywhere the AWS CLI looks: no warning.
+    for args, env in ((("--region", "eu-west-1"), {}), ((), {"AWS_REGION": "eu-west-1"}),
+                      ((), {"AWS_DEFAULT_REGION": "eu-west-1"})):
+        done = world.ok("use", "ci", "--shell", "bash", *args, env=env)
+        assert "region" not in done.stderr, (args, env, done.stderr)
+    world.write_config(NO_REGION.replace("output = json", "region = us-east-1"))
+    assert "region" not in world.ok("use", "ci", "--shell", "bash").stderr
+
+
+def test_use_warns_when_the_region_an_earlier_use_set_goes(world):
+    world.add_keys()
+    world.write_config(NO_REGION)
+    env = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1", "AWSENV_REGION": "eu-west-1"}
+    done = world.ok("use", "ci", "--shell", "bash", env=env)
+    assert "unset -v AWS_REGION;" in done.stdout
+    assert "awsenv: warning: no region for 'ci'" in done.stderr
