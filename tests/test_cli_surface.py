@@ -90,3 +90,39 @@ def test_use_warns_when_the_region_an_earlier_use_set_goes(world):
     done = world.ok("use", "ci", "--shell", "bash", env=env)
     assert "unset -v AWS_REGION;" in done.stdout
     assert "awsenv: warning: no region for 'ci'" in done.stderr
+
+
+# flag typos ----------------------------------------------------------------------------
+def one_error_line(done, code: int = 2) -> str:
+    assert done.returncode == code, (done.returncode, done.stderr)
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("argv", [["use", "dev", "--durration", "1h"], ["use", "dev", "--durration=1h"]])
+def test_a_mistyped_flag_gets_its_close_match(world, argv):
+    line = one_error_line(world.run(*argv))
+    assert "--durration" in line and "did you mean --duration?" in line, line
+    assert "awsenv use --help" in line, line
+    assert world.moto.actions() == []
+
+
+def test_a_mistyped_flag_of_an_sso_action_points_at_that_action(world):
+    line = one_error_line(world.run("sso", "login", "--no-browzer"))
+    assert "did you mean --no-browser?" in line and "awsenv sso login --help" in line, line
+
+
+def test_an_unknown_top_level_flag_says_so_and_shows_the_help(world):
+    done = world.run("-v")
+    assert done.returncode == 2 and done.stdout == ""
+    first, *rest = done.stderr.splitlines()
+    assert first.startswith("awsenv: -v is not an option") and "--version" in first, first
+    assert any(line.startswith("usage: awsenv") for line in rest), done.stderr
+
+
+@pytest.mark.parametrize("command", ["agent", "sso"])
+def test_a_missing_action_is_called_action(world, command):
+    line = one_error_line(world.run(command))
+    assert line.endswith(f"required: ACTION (see awsenv {command} --help)"), line
