@@ -125,7 +125,7 @@ def build_parser() -> Parser:
         _completes(p.add_argument("--from", dest="source", metavar="PROFILE", help="with --role-arn: the profile to assume it from (default: default)"), _profiles)
         p.add_argument("--session-name", metavar="NAME", help="with --role-arn: the role session name")
         p.add_argument("--duration", type=_duration, metavar="DURATION", help="lifetime of the credentials: 3600, 90m, 1h, 1h30m")
-        p.add_argument("--refresh", action="store_true", help="ignore cached sessions")
+        p.add_argument("--refresh", action="store_true", help="renew the profile's own credentials from the cached session under them")
         if name in ("use", "exec"):
             p.add_argument("--server", dest="server", action="store_const", const=True, default=None,
                            help="a credential endpoint on 127.0.0.1 instead of static keys (default with AWSENV_SERVER=1)")

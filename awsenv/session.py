@@ -187,7 +187,7 @@ class Request:
         profile: str,
         mfa_code: str | None = None,
         duration: int | None = None,  # of the credentials handed out (the target)
-        refresh: bool = False,  # ignore every cached session
+        refresh: bool = False,  # renew the profile's own credentials, from the cached session below them
         min_ttl: int | None = None,
         prompt: bool = True,  # may ask for an MFA code on the terminal
         note: str = "",  # said before asking, e.g. why the prompt hook asks
@@ -247,8 +247,6 @@ class Resolver:
         return self._sessions
 
     def cached(self, key: str, need_ttl: float) -> Credentials | None:
-        if self.request.refresh:
-            return None
         entry = self.sessions.get(key)
         if not isinstance(entry, dict):
             return None
@@ -415,7 +413,9 @@ class Resolver:
         key = role_key(profile, serial)
         # An explicit --duration asks for a session of that length, not a cached one.
         explicit = top and self.request.duration is not None
-        found = None if explicit else self.cached(key, need_ttl)
+        # --refresh renews this role only: what it is assumed from is reused while valid.
+        renew = explicit or (top and self.request.refresh)
+        found = None if renew else self.cached(key, need_ttl)
         if found is None and top:
             found = self._renewed_by_agent(key, need_ttl)
         if found is not None:
@@ -495,7 +495,8 @@ class Resolver:
             return self._sso_session(profile, need_ttl, top)
         explicit = self.request.duration if top else None
         duration = explicit or env_duration("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL)
-        return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name, fresh=bool(explicit))
+        return self._mfa_session(profile, profile.mfa_serial, need_ttl, duration, profile.name, fresh=bool(explicit),
+                                 renew=top and self.request.refresh)
 
     # IAM Identity Center -----------------------------------------------------
     @property
@@ -512,7 +513,7 @@ class Resolver:
         (keyless) never asks: it renews from the stored token or waits for the user."""
         portal = self.config.portal(profile)
         key = sso_key(profile, portal)
-        found = self.cached(key, need_ttl)
+        found = None if top and self.request.refresh else self.cached(key, need_ttl)
         if found is None and top:
             found = self._renewed_by_agent(key, need_ttl)
         if found is not None:
@@ -526,10 +527,12 @@ class Resolver:
 
     def _mfa_session(
         self, profile: Profile, serial: str | None, need_ttl: float, duration: int | None, for_profile: str,
-        fresh: bool = False,
+        fresh: bool = False, renew: bool = False,
     ) -> Credentials:
+        """`fresh`: an explicit --duration, handed out without replacing a longer cached
+        session; `renew`: --refresh of this base profile, which replaces it."""
         key = session_key(profile.name, serial)
-        found = None if fresh else self.cached(key, need_ttl)
+        found = None if fresh or renew else self.cached(key, need_ttl)
         if found is not None:
             return found
         if duration is None:

@@ -92,6 +92,28 @@ def test_use_warns_when_the_region_an_earlier_use_set_goes(world):
     assert "awsenv: warning: no region for 'ci'" in done.stderr
 
 
+# use --refresh ---------------------------------------------------------------------------
+def test_refresh_renews_the_role_from_the_cached_mfa_session(world):
+    world.add_keys()
+    first = world.ok("use", "prod", "--shell", "bash", "--mfa-code", "111111").stdout
+    world.moto.calls.clear()
+
+    # No code and no terminal: only a prompt for a code could make this fail.
+    done = world.run("use", "prod", "--shell", "bash", "--refresh")
+    assert done.returncode == 0, done.stderr
+    assert [c.action for c in world.moto.calls] == ["AssumeRole"]
+    key = re.search(r"AWS_ACCESS_KEY_ID='(\w+)'", done.stdout).group(1)
+    assert key not in first, "a new role session"
+
+    # A new MFA session is an explicit choice: --refresh of the base profile, or clear.
+    world.moto.calls.clear()
+    world.ok("use", "jump", "--shell", "bash", "--refresh", "--mfa-code", "222222")
+    assert [(c.action, c.params.get("TokenCode")) for c in world.moto.calls] == [("GetSessionToken", "222222")]
+    world.ok("clear", "jump")
+    done = world.run("use", "prod", "--shell", "bash")
+    assert done.returncode != 0 and done.stdout == "", "the MFA session went with clear"
+
+
 # flag typos ----------------------------------------------------------------------------
 def one_error_line(done, code: int = 2) -> str:
     assert done.returncode == code, (done.returncode, done.stderr)
