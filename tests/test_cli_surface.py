@@ -114,6 +114,34 @@ def test_refresh_renews_the_role_from_the_cached_mfa_session(world):
     assert done.returncode != 0 and done.stdout == "", "the MFA session went with clear"
 
 
+# the MFA prompt ---------------------------------------------------------------------------
+def test_mfa_prompt_gives_up_after_three_malformed_entries(world, term):
+    world.add_keys()
+    t = term("bash")
+    t.child.send("awsenv use dev; echo rc=$?\r")
+    for answer in ("abc", "12345", "1234567"):
+        t.expect("MFA code for dev")
+        t.child.send(answer + "\r")
+    out = t.prompt()
+    assert re.search(r"^rc=2\r?$", out, re.M), out
+    errors = [line for line in out.splitlines() if line.startswith("awsenv: ")]
+    assert errors[-1].startswith("awsenv: ") and "3" in errors[-1] and "6 digits" in errors[-1], out
+    assert out.count("MFA code for dev") == 0, "not asked a fourth time"  # the three were read by expect
+    assert world.moto.actions() == [], "nothing was sent"
+    assert t.value("AWSENV_PROFILE") == ""
+
+
+def test_mfa_prompt_ignores_what_was_typed_before_it(world, term):
+    world.add_keys()
+    t = term("bash")
+    t.child.send("awsenv use dev\r123456\r")  # typed ahead, before the question
+    t.expect("MFA code for dev")
+    t.child.send("111111\r")
+    t.prompt()
+    assert t.value("AWSENV_PROFILE") == "dev"
+    assert [c.params.get("TokenCode") for c in world.moto.calls if c.action == "GetSessionToken"] == ["111111"]
+
+
 # flag typos ----------------------------------------------------------------------------
 def one_error_line(done, code: int = 2) -> str:
     assert done.returncode == code, (done.returncode, done.stderr)
