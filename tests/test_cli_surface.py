@@ -176,3 +176,86 @@ def test_an_unknown_top_level_flag_says_so_and_shows_the_help(world):
 def test_a_missing_action_is_called_action(world, command):
     line = one_error_line(world.run(command))
     assert line.endswith(f"required: ACTION (see awsenv {command} --help)"), line
+
+
+# add on a terminal --------------------------------------------------------------------------
+def spawn_add(world, name: str):
+    import pexpect
+
+    from conftest import AWSENV
+
+    return pexpect.spawn(AWSENV, ["add", name], env=world.env, cwd=str(world.root), encoding="utf-8", timeout=30)
+
+
+def add_until_the_offer(world, name: str):
+    """`awsenv add NAME` on a terminal, alice's key typed, at the offer to write the profile."""
+    child = spawn_add(world, name)
+    child.expect(f"Access key ID for {name}: ")
+    child.sendline(world.alice.key_id)
+    child.expect(f"Secret access key for {name}: ")
+    child.sendline(world.alice.secret)
+    child.expect(r"Add it\? \[Y/n\] ")
+    return child
+
+
+def test_add_refuses_a_key_id_before_asking_for_the_secret(world):
+    import pexpect
+
+    child = spawn_add(world, "fresh")
+    try:
+        child.expect("Access key ID for fresh: ")
+        child.sendline("alice")
+        index = child.expect(["Secret access key", pexpect.EOF])
+        rest = child.before
+    finally:
+        child.close()
+    assert index == 1, "no secret asked for after a key ID that is not one"
+    assert child.exitstatus == 2
+    assert "does not look like an access key ID" in rest
+
+
+def test_add_writes_a_profile_with_a_region_and_only_a_real_mfa_serial(world):
+    import pexpect
+
+    world.write_config("")  # no [default] region to fall back on
+    child = add_until_the_offer(world, "fresh")
+    try:
+        child.sendline("")
+        child.expect("Region, e.g. eu-west-1: ")
+        child.sendline("")  # nothing to fall back on: asked again
+        child.expect("awsenv: that is not a region name")
+        child.expect("Region, e.g. eu-west-1: ")
+        child.sendline("eu-west-1")
+        child.expect(r"MFA device ARN \(mfa_serial\), empty for none: ")
+        child.sendline("alice")
+        child.expect("awsenv: that is not an MFA device ARN")
+        child.expect("MFA device ARN")
+        child.sendline(world.alice.mfa_serial)
+        child.expect(pexpect.EOF)
+    finally:
+        child.close()
+    assert child.exitstatus == 0
+    text = (world.home / ".aws" / "config").read_text()
+    assert text.endswith(f"[profile fresh]\nregion = eu-west-1\nmfa_serial = {world.alice.mfa_serial}\n"), text
+
+
+def test_add_gives_up_on_three_bad_mfa_serials_and_writes_nothing(world):
+    import pexpect
+
+    config = world.home / ".aws" / "config"
+    before = config.read_text()
+    child = add_until_the_offer(world, "fresh")
+    try:
+        child.sendline("y")
+        child.expect("Region")
+        child.sendline("")
+        for bad in ("alice", "arn:aws:iam::123456789012:user/alice", "x"):
+            child.expect("MFA device ARN")
+            child.sendline(bad)
+        child.expect(pexpect.EOF)
+        rest = child.before
+    finally:
+        child.close()
+    assert child.exitstatus == 2
+    assert "[profile fresh] was not written" in rest and "the key is stored" in rest
+    assert config.read_text() == before

@@ -522,6 +522,8 @@ def test_add_on_a_terminal_hides_the_secret_and_offers_the_profile(world):
         child.expect(r"has no \[profile fresh\]\. Add it\? \[Y/n\] ")
         seen = child.before
         child.sendline("")
+        child.expect("Region, empty for \\[default\\]'s us-east-1: ")
+        child.sendline("")
         child.expect("MFA device ARN")
         child.sendline("")
         child.expect(pexpect.EOF)
