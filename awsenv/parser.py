@@ -66,13 +66,17 @@ def _duration(value: str) -> int:
 
 
 def _profiles(prefix: str = "", **_kwargs) -> list[str]:
-    """Completer for profile names: reads the AWS config files only, never the keyring."""
-    from .config import AwsConfig
+    """Completer for profile names, sorted: reads the AWS config files only, never the
+    keyring. A file that does not parse still gives the names it has, and its error is
+    shown on the terminal, so the shell doesn't fall back to file names in silence."""
+    from .config import AwsConfig, readable_names
 
     try:
-        return [name for name in AwsConfig().names() if name.startswith(prefix)]
-    except AwsenvError:
-        return []
+        names = AwsConfig().names()
+    except AwsenvError as err:
+        _warn(err)
+        names = readable_names()
+    return sorted(name for name in names if name.startswith(prefix))
 
 
 def _sessions(prefix: str = "", **_kwargs) -> list[str]:
@@ -81,9 +85,45 @@ def _sessions(prefix: str = "", **_kwargs) -> list[str]:
 
     try:
         config = AwsConfig()
-        return [name for name in [*config.sso_sessions, *config.names()] if name.startswith(prefix)]
-    except AwsenvError:
-        return []
+        names = [*sorted(config.sso_sessions), *sorted(config.names())]
+    except AwsenvError as err:
+        _warn(err)
+        return _profiles(prefix)
+    return [name for name in names if name.startswith(prefix)]
+
+
+def _warn(err: AwsenvError) -> None:
+    """The error on the terminal (argcomplete's fd 9: the shell sends the completer's
+    stderr to /dev/null), once for each state of the files: bash runs the completer
+    again for the second Tab, and every Tab until the file is fixed."""
+    from .config import config_path, credentials_path
+    from .runtime import runtime_dir
+
+    message = f"awsenv: {err}"
+    stamps = []
+    for path in (config_path(), credentials_path()):
+        try:
+            stamps.append(str(os.stat(path).st_mtime_ns))
+        except OSError:
+            stamps.append("-")
+    seen = f"{message}\n{' '.join(stamps)}\n"
+    directory = runtime_dir()
+    marker = os.path.join(directory, "completion-warned") if directory else None
+    if marker is not None:
+        try:
+            with open(marker, encoding="utf-8") as stream:
+                if stream.read() == seen:
+                    return
+        except OSError:
+            pass
+        try:
+            with open(marker, "w", encoding="utf-8") as stream:
+                stream.write(seen)
+        except OSError:
+            pass
+    import argcomplete
+
+    argcomplete.warn(message)
 
 
 def build_parser() -> Parser:

@@ -259,3 +259,36 @@ def test_add_gives_up_on_three_bad_mfa_serials_and_writes_nothing(world):
     assert child.exitstatus == 2
     assert "[profile fresh] was not written" in rest and "the key is stored" in rest
     assert config.read_text() == before
+
+
+# completion ----------------------------------------------------------------------------------
+BROKEN = """\
+[profile beta]
+region = eu-west-1
+this line is not a setting
+[profile alpha]
+"""
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_tab_with_a_malformed_config_offers_its_profiles_and_says_what_is_wrong(world, term, shell):
+    from test_wrapper import COMPINIT, TAB_TWICE, listed
+
+    world.write_config(BROKEN)
+    t = term(shell, after=COMPINIT if shell == "zsh" else "")
+    out = listed(t, f"awsenv use {TAB_TWICE[shell]}", "beta")
+    assert "alpha" in out, out
+    assert "awsenv-runs.log" not in out, "no file names instead of profiles"
+    assert out.count("expected 'key = value' or '[section]'") == 1, out
+    assert "config:3:" in out, out
+
+
+def test_zsh_lists_profiles_sorted_and_nothing_else(world, term):
+    from test_wrapper import COMPINIT, listed
+
+    t = term("zsh", after=f"{COMPINIT}\nsetopt list_rows_first")  # the listing reads left to right
+    out = listed(t, "awsenv use \t", "viaproc")
+    words = [w for w in re.split(r"\s+", out.split("awsenv use", 1)[1]) if w]
+    profiles = [w for w in words if w in {"ci", "default", "deploy", "dev", "jump", "long", "prod", "viaproc"}]
+    assert profiles == sorted(profiles) and len(profiles) == 8, out
+    assert "--" not in words, out
