@@ -375,13 +375,16 @@ class Agent:
         return {"ok": True, "port": self.endpoint.port, "token": token, "pid": os.getpid()}
 
     def status(self) -> dict:
-        from .session import key_parts
+        from .session import key_has_mfa, key_parts
 
         sessions = []
         for key, entry in sorted(self.snapshot().items()):
             kind, profile = key_parts(key) or ("", "")
             if isinstance(entry, dict) and kind in ("session", "role", "sso"):
-                sessions.append({"profile": profile, "kind": kind, "expires": entry.get("Expiration")})
+                item = {"profile": profile, "kind": kind, "expires": entry.get("Expiration")}
+                if kind == "session":
+                    item["mfa"] = key_has_mfa(key)
+                sessions.append(item)
         return {
             "pid": os.getpid(),
             "started": int(self.started),

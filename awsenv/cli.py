@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             argv = wrapper_argv()
         args: Any = fast_args(argv)
         if args is None:
-            from .parser import build_parser, check_command, show_help
+            from .parser import build_parser, check_command, parse, show_help
 
             parser = build_parser()
             if "_ARGCOMPLETE" in os.environ:
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 # argparse's REMAINDER would hand them to the command.
                 cut = argv.index("--")
                 argv, command = argv[:cut], argv[cut:]
-            args = parser.parse_args(argv)
+            args = parse(parser, argv)
             if command is not None:
                 args.cmd = command
             if args.command == "help":

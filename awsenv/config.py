@@ -518,6 +518,22 @@ class Portal:
         return f"sso-session {self.name}" if self.session else self.start_url
 
 
+def readable_names(config_file: str | None = None, credentials_file: str | None = None) -> list[str]:
+    """The profile names in files that do not parse, for completion: every section
+    header the reading loop finds, whatever is wrong around it."""
+    names: dict[str, None] = {}
+    for path, in_config in ((config_file or config_path(), True), (credentials_file or credentials_path(), False)):
+        try:
+            text = _read(path)
+        except ConfigError:
+            continue
+        for _number, kind, header, _value in _scan(LINE_BREAK.split(text or "")):
+            name = (_profile_name(header) if in_config else header) if kind == "section" else None
+            if name:
+                names[name] = None
+    return list(names)
+
+
 def _profile_name(section: str) -> str | None:
     """The profile a section defines, as botocore's build_profile_map names it: the
     second of exactly two shlex words of a header that starts with `profile`. Where

@@ -15,6 +15,7 @@ from .errors import Cancelled, MfaError, UsageError
 
 STEP = 30  # seconds per TOTP code
 CODE = re.compile(r"[0-9]{6}")
+MALFORMED_LIMIT = 3  # entries at the prompt that are not a code, before giving up
 
 
 def validate(code: str) -> str:
@@ -233,11 +234,16 @@ class CodeSource:
         if self.note:
             self.terminal.say(f"awsenv: {self.note}")
         prompt = f"MFA code for {profile} ({serial}): "
+        malformed = 0
         while True:
             answer = self.terminal.ask(prompt)
             if not answer:
                 raise Cancelled("no MFA code given")
             if not CODE.fullmatch(answer):
+                # A stuck key or a paste of the wrong thing must not ask for ever.
+                malformed += 1
+                if malformed == MALFORMED_LIMIT:
+                    raise UsageError(f"{MALFORMED_LIMIT} entries were not an MFA code (6 digits); nothing was sent")
                 self.terminal.say("awsenv: an MFA code is 6 digits")
                 continue
             if self._recently_used(serial, answer):

@@ -66,13 +66,17 @@ def _duration(value: str) -> int:
 
 
 def _profiles(prefix: str = "", **_kwargs) -> list[str]:
-    """Completer for profile names: reads the AWS config files only, never the keyring."""
-    from .config import AwsConfig
+    """Completer for profile names, sorted: reads the AWS config files only, never the
+    keyring. A file that does not parse still gives the names it has, and its error is
+    shown on the terminal, so the shell doesn't fall back to file names in silence."""
+    from .config import AwsConfig, readable_names
 
     try:
-        return [name for name in AwsConfig().names() if name.startswith(prefix)]
-    except AwsenvError:
-        return []
+        names = AwsConfig().names()
+    except AwsenvError as err:
+        _warn(err)
+        names = readable_names()
+    return sorted(name for name in names if name.startswith(prefix))
 
 
 def _sessions(prefix: str = "", **_kwargs) -> list[str]:
@@ -81,9 +85,45 @@ def _sessions(prefix: str = "", **_kwargs) -> list[str]:
 
     try:
         config = AwsConfig()
-        return [name for name in [*config.sso_sessions, *config.names()] if name.startswith(prefix)]
-    except AwsenvError:
-        return []
+        names = [*sorted(config.sso_sessions), *sorted(config.names())]
+    except AwsenvError as err:
+        _warn(err)
+        return _profiles(prefix)
+    return [name for name in names if name.startswith(prefix)]
+
+
+def _warn(err: AwsenvError) -> None:
+    """The error on the terminal (argcomplete's fd 9: the shell sends the completer's
+    stderr to /dev/null), once for each state of the files: bash runs the completer
+    again for the second Tab, and every Tab until the file is fixed."""
+    from .config import config_path, credentials_path
+    from .runtime import runtime_dir
+
+    message = f"awsenv: {err}"
+    stamps = []
+    for path in (config_path(), credentials_path()):
+        try:
+            stamps.append(str(os.stat(path).st_mtime_ns))
+        except OSError:
+            stamps.append("-")
+    seen = f"{message}\n{' '.join(stamps)}\n"
+    directory = runtime_dir()
+    marker = os.path.join(directory, "completion-warned") if directory else None
+    if marker is not None:
+        try:
+            with open(marker, encoding="utf-8") as stream:
+                if stream.read() == seen:
+                    return
+        except OSError:
+            pass
+        try:
+            with open(marker, "w", encoding="utf-8") as stream:
+                stream.write(seen)
+        except OSError:
+            pass
+    import argcomplete
+
+    argcomplete.warn(message)
 
 
 def build_parser() -> Parser:
@@ -125,7 +165,7 @@ def build_parser() -> Parser:
         _completes(p.add_argument("--from", dest="source", metavar="PROFILE", help="with --role-arn: the profile to assume it from (default: default)"), _profiles)
         p.add_argument("--session-name", metavar="NAME", help="with --role-arn: the role session name")
         p.add_argument("--duration", type=_duration, metavar="DURATION", help="lifetime of the credentials: 3600, 90m, 1h, 1h30m")
-        p.add_argument("--refresh", action="store_true", help="ignore cached sessions")
+        p.add_argument("--refresh", action="store_true", help="renew the profile's own credentials from the cached session under them")
         if name in ("use", "exec"):
             p.add_argument("--server", dest="server", action="store_const", const=True, default=None,
                            help="a credential endpoint on 127.0.0.1 instead of static keys (default with AWSENV_SERVER=1)")
@@ -173,7 +213,7 @@ def build_parser() -> Parser:
     p.add_argument("--session-name", metavar="NAME")
 
     p = command("mfa", "keep a TOTP secret in the keyring, so codes need no prompt")
-    p.add_argument("action", choices=("set", "remove"))
+    p.add_argument("action", metavar="ACTION", choices=("set", "remove"))
     profile(p)
 
     p = command("help", "show the help, of awsenv or of one command")
@@ -182,6 +222,7 @@ def build_parser() -> Parser:
     p = command("sso", "IAM Identity Center: sign in, sign out, list the roles a sign-in reaches")
     sso = p.add_subparsers(dest="sso_command", metavar="ACTION", parser_class=Parser)
     sso.required = True
+    p.commands = sso.choices
     session_help = "an sso-session, or a profile in the legacy form (default: the only one configured)"
     q = sso.add_parser("login", help="sign in through the browser (OIDC device flow); tokens go to the keyring")
     _completes(q.add_argument("name", metavar="SESSION|PROFILE", nargs="?", help=session_help), _sessions)
@@ -193,7 +234,7 @@ def build_parser() -> Parser:
     q.add_argument("--write", action="store_true", help="append the missing profiles to the config file")
 
     p = command("agent", "the session agent: what it holds (never a secret), or stop it")
-    p.add_argument("action", choices=("status", "stop"))
+    p.add_argument("action", metavar="ACTION", choices=("status", "stop"))
     p.add_argument("--json", action="store_true")
 
     p = command("init", "print the shell integration")
@@ -210,6 +251,39 @@ def check_command(parser: Parser, argv: list[str]) -> None:
     argparse's list of every choice."""
     if argv and not argv[0].startswith("-") and argv[0] not in parser.commands:
         raise unknown_command(argv[0], parser.commands)
+    if argv and argv[0].startswith("-") and argv[0].partition("=")[0] not in ("-h", "--help", "--version"):
+        # `awsenv -v`: no command to point at, so the help itself, on stderr.
+        sys.stderr.write(f"awsenv: {argv[0]} is not an option{_close_flag(argv[0], parser)} (the help follows)\n")
+        parser.print_help(sys.stderr)
+        parser.exit(2)
+
+
+def parse(parser: Parser, argv: list[str]) -> argparse.Namespace:
+    """parse_args, with a mistyped flag named and its close match suggested
+    (`--durration` → `--duration`), as a mistyped command is."""
+    args, extra = parser.parse_known_args(argv)
+    if not extra:
+        return args
+    command = parser.commands[args.command]
+    if getattr(args, "sso_command", None):
+        command = command.commands[args.sso_command]
+    flags = [word for word in extra if word.startswith("-") and word != "-"]
+    if not flags:
+        command.error(f"unexpected argument{'s' if len(extra) > 1 else ''}: {' '.join(extra)}")
+    flag = flags[0].partition("=")[0]
+    command.error(f"unknown option {flag}{_close_flag(flag, command)}")
+    raise AssertionError  # error() exits
+
+
+def _close_flag(flag: str, *parsers: argparse.ArgumentParser) -> str:
+    import difflib
+
+    options = sorted({o for p in parsers for a in p._actions for o in a.option_strings})
+    if len(flag) == 2:  # `-v`: the long option it abbreviates, if one does
+        close = [o for o in options if o.startswith("--" + flag[1:]) and o != "--help"][:1]
+    else:
+        close = difflib.get_close_matches(flag, options, n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 def show_help(parser: Parser, topic: str | None) -> int:

@@ -135,6 +135,15 @@ def key_parts(cache_key: str) -> tuple[str, str] | None:
     return None
 
 
+def key_has_mfa(cache_key: str) -> bool:
+    """Whether a session's cache key names an MFA device (`["session", profile, serial]`)."""
+    try:
+        parts = json.loads(cache_key)
+    except ValueError:
+        return False
+    return isinstance(parts, list) and len(parts) > 2 and bool(parts[2])
+
+
 def key_profile(cache_key: str) -> str | None:
     parts = key_parts(cache_key)
     return parts[1] if parts else None
@@ -188,7 +197,7 @@ class Request:
         profile: str,
         mfa_code: str | None = None,
         duration: int | None = None,  # of the credentials handed out (the target)
-        refresh: bool = False,  # ignore every cached session
+        refresh: bool = False,  # renew the profile's own credentials, from the cached session below them
         min_ttl: int | None = None,
         prompt: bool = True,  # may ask for an MFA code on the terminal
         note: str = "",  # said before asking, e.g. why the prompt hook asks
@@ -251,8 +260,6 @@ class Resolver:
         return self._sessions
 
     def cached(self, key: str, need_ttl: float) -> Credentials | None:
-        if self.request.refresh:
-            return None
         entry = self.sessions.get(key)
         if not isinstance(entry, dict):
             return None
@@ -406,7 +413,9 @@ class Resolver:
         key = role_key(profile, serial)
         # An explicit --duration asks for a session of that length, not a cached one.
         explicit = top and self.request.duration is not None
-        found = None if explicit else self.cached(key, need_ttl)
+        # --refresh renews this role only: what it is assumed from is reused while valid.
+        renew = explicit or (top and self.request.refresh)
+        found = None if renew else self.cached(key, need_ttl)
         if found is None and top:
             found = self._renewed_by_agent(key, need_ttl)
         if found is not None:
@@ -492,7 +501,8 @@ class Resolver:
             return self._sso_session(profile, need_ttl, top)
         explicit = self.request.duration if top else None
         duration = explicit or env_duration("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL)
-        return self._mfa_session([profile], need_ttl, duration, profile.name, fresh=bool(explicit))
+        return self._mfa_session([profile], need_ttl, duration, profile.name, fresh=bool(explicit),
+                                 renew=top and self.request.refresh)
 
     # IAM Identity Center -----------------------------------------------------
     @property
@@ -509,7 +519,7 @@ class Resolver:
         (keyless) never asks: it renews from the stored token or waits for the user."""
         portal = self.config.portal(profile)
         key = sso_key(profile, portal)
-        found = self.cached(key, need_ttl)
+        found = None if top and self.request.refresh else self.cached(key, need_ttl)
         if found is None and top:
             found = self._renewed_by_agent(key, need_ttl)
         if found is not None:
@@ -523,11 +533,14 @@ class Resolver:
 
     def _mfa_session(
         self, chain: list[Profile], need_ttl: float, duration: int | None, for_profile: str, fresh: bool = False,
+        renew: bool = False,
     ) -> Credentials:
-        """The session of the chain's base profile, with its MFA device if the chain has one."""
+        """The session of the chain's base profile, with its MFA device if the chain has one.
+        `fresh`: an explicit --duration, handed out without replacing a longer cached
+        session; `renew`: --refresh of this base profile, which replaces it."""
         profile, serial = chain[-1], chain_serial(chain)
         key = session_key(profile.name, serial)
-        found = None if fresh else self.cached(key, need_ttl)
+        found = None if fresh or renew else self.cached(key, need_ttl)
         if found is not None:
             return found
         if duration is None:

@@ -1064,14 +1064,13 @@ def test_a_role_whose_source_profile_changed_is_not_served_from_its_old_session(
 
 
 def test_refresh_with_the_agent_running_makes_new_sessions_itself(world):
-    """`use dev --refresh` ignores every cached session: one new MFA session with the
-    code given and one new role session from it, not the agent's renewal of dev from
-    the old MFA session. No test ran --refresh with the agent up."""
+    """`use dev --refresh` renews dev itself: one new role session from the cached MFA
+    session, not the agent's renewal of dev, and no new MFA session (a code given is
+    not spent). No test ran --refresh with the agent up."""
     world.add_keys()
     use(world, "dev", "--mfa-code", "123456")
     wait_for_agent(world)
     use(world, "dev")  # through the agent, which now watches dev
     world.moto.calls.clear()
     use(world, "dev", "--refresh", "--mfa-code", "654321")
-    assert [(c.action, c.params.get("TokenCode")) for c in world.moto.calls] == [
-        ("GetSessionToken", "654321"), ("AssumeRole", None)]
+    assert [(c.action, c.params.get("TokenCode")) for c in world.moto.calls] == [("AssumeRole", None)]

@@ -446,6 +446,18 @@ def test_wrong_mfa_code_without_terminal_is_one_line(world):
     assert "already used" in line and world.moto.calls == []
 
 
+def spawn_use(world, *args: str):
+    """`awsenv use ...` on a terminal as eval runs it: stdout captured (use refuses to
+    print its statements on a terminal), the MFA question on the terminal, then the
+    captured statements shown and use's status kept. Ctrl-C is for awsenv, as the
+    wrapper's `trap '' INT` around its eval leaves it."""
+    import pexpect
+
+    script = 'trap "" INT; out=$("$0" use "$@"); code=$?; printf "%s\\n" "$out"; exit $code'
+    return pexpect.spawn("bash", ["-c", script, AWSENV, *args], env=world.env, cwd=str(world.root),
+                         encoding="utf-8", timeout=30)
+
+
 def test_wrong_mfa_code_is_asked_again_on_the_terminal(world):
     import pexpect
 
@@ -453,8 +465,7 @@ def test_wrong_mfa_code_is_asked_again_on_the_terminal(world):
 
     world.add_keys()
     world.moto.refuse = lambda call: MFA_FAILED if call.params.get("TokenCode") in ("111111", "222222") else None
-    child = pexpect.spawn(AWSENV, ["use", "jump", "--shell", "bash"], env=world.env, cwd=str(world.root),
-                          encoding="utf-8", timeout=30)
+    child = spawn_use(world, "jump", "--shell", "bash")
     try:
         for code in ("111111", "222222"):
             child.expect("MFA code for jump")
@@ -478,8 +489,7 @@ def test_three_wrong_codes_give_up(world):
 
     world.add_keys()
     world.moto.refuse = lambda call: MFA_FAILED if call.action == "GetSessionToken" else None
-    child = pexpect.spawn(AWSENV, ["use", "jump", "--shell", "bash"], env=world.env, cwd=str(world.root),
-                          encoding="utf-8", timeout=30)
+    child = spawn_use(world, "jump", "--shell", "bash")
     try:
         for code in ("111111", "222222", "333333"):
             child.expect("MFA code for jump")
@@ -496,8 +506,7 @@ def test_ctrl_c_at_the_mfa_question_exits_130_and_prints_nothing(world):
     import pexpect
 
     world.add_keys()
-    child = pexpect.spawn(AWSENV, ["use", "jump", "--shell", "bash"], env=world.env, cwd=str(world.root),
-                          encoding="utf-8", timeout=30)
+    child = spawn_use(world, "jump", "--shell", "bash")
     try:
         child.expect("MFA code for jump")
         child.sendintr()
@@ -523,6 +532,8 @@ def add_on_a_terminal(world, name: str, serial: str = "") -> tuple[int, str, str
         child.sendline(world.robot.secret)
         child.expect(r"has no \[profile .*\]\. Add it\? \[Y/n\] ")
         seen = child.before + child.after
+        child.sendline("")
+        child.expect("Region, empty for \\[default\\]'s us-east-1: ")
         child.sendline("")
         child.expect("MFA device ARN")
         child.sendline(serial)

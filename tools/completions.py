@@ -34,16 +34,32 @@ SHELLS: dict[str, tuple[str, str, str | None]] = {
 }
 
 
+# argcomplete hands zsh `name:` for a profile (a choice without help); _describe then
+# lists all such names on one line behind a `--` (their shared, empty description), in
+# an order of its own. Without the empty descriptions they come one by one, in the
+# completer's (sorted) order.
+ZSH_ANCHOR = "        local nosort=()\n"
+ZSH_NAMES_ALONE = '        completions=("${completions[@]%:}")\n'
+
+
+def names_alone(code: str, shell: str) -> str:
+    if shell not in ("bash", "zsh"):  # argcomplete's bash code carries the zsh branch too
+        return code
+    if ZSH_ANCHOR not in code:
+        raise RuntimeError(f"argcomplete's {shell} shellcode changed shape; update tools/completions.py")
+    return code.replace(ZSH_ANCHOR, ZSH_NAMES_ALONE + ZSH_ANCHOR, 1)
+
+
 def static(shell: str) -> str:
     """The stock script that completes `awsenv` found on PATH."""
-    return argcomplete.shellcode(["awsenv"], shell=SHELLS[shell][0])
+    return names_alone(argcomplete.shellcode(["awsenv"], shell=SHELLS[shell][0]), shell)
 
 
 def embedded(shell: str) -> str:
     """The code inside a template: argcomplete's functions under __awsenv_* names,
     calling the real program. bash and zsh register it themselves (the template guards
     compdef, which exists only after compinit), so argcomplete's registration is cut."""
-    code = argcomplete.shellcode(["__AWSENV_CMD__"], shell=SHELLS[shell][0], argcomplete_script=SCRIPT)
+    code = names_alone(argcomplete.shellcode(["__AWSENV_CMD__"], shell=SHELLS[shell][0], argcomplete_script=SCRIPT), shell)
     if shell in ("bash", "zsh"):
         code = code.split('\nif [[ -z "${ZSH_VERSION-}" ]]; then\n    complete ', 1)[0]
         code = code.split("\n", 1)[1]  # the `#compdef` line only means something in a file

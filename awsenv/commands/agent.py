@@ -52,6 +52,13 @@ def _stop() -> None:
     print("awsenv: agent stopped; its endpoint tokens are revoked", file=sys.stderr)
 
 
+def _session_label(entry: dict) -> str:
+    """A base profile's GetSessionToken session is an MFA session only when it was
+    obtained with a code; an agent older than the `mfa` field gets the plain word."""
+    mfa = entry.get("mfa")
+    return "session" if mfa is None else "MFA session" if mfa else "session without MFA"
+
+
 def _describe(status: dict) -> str:
     now = time.time()
     lines = [f"agent pid {status['pid']}, up {format_ttl(now - status['started'])}"]
@@ -61,7 +68,7 @@ def _describe(status: dict) -> str:
     for entry in sessions:
         expires = entry.get("expires")
         left = format_ttl(expires - now) if isinstance(expires, (int, float)) else "?"
-        kind = {"session": "MFA session", "sso": "IAM Identity Center credentials"}.get(entry["kind"], "role session")
+        kind = {"session": _session_label(entry), "sso": "IAM Identity Center credentials"}.get(entry["kind"], "role session")
         lines.append(f"  {entry['profile']}: {kind}, {left} left")
     if not sessions:
         lines.append("  no cached sessions")

@@ -137,14 +137,53 @@ def _serve_args(args, owner: int | None = None) -> tuple[environ.Plan, str]:
 
 
 # use / unset / export / exec ---------------------------------------------------
+APPLY = {"fish": "{cmd} | source", "pwsh": "{cmd} | Out-String | Invoke-Expression"}
+
+
+def refuse_terminal(args, shell) -> None:
+    """Statements for eval are of no use on the screen, and the secret key and token
+    would stay in the scrollback: before anything is asked of anyone, say how to apply
+    them instead. The wrapper and eval capture stdout, so they never get here."""
+    if not sys.stdout.isatty():
+        return
+    import re
+
+    profile = args.profile if args.profile and re.fullmatch(r"[\w.@+-]+", args.profile) else "PROFILE"
+    command = f"awsenv use {profile}"
+    apply = APPLY.get(shell.name, 'eval "$({cmd})"').format(cmd=command)
+    raise UsageError(f"`use` prints shell statements, not for the screen: run {apply}, "
+                     "or set up the wrapper with `awsenv init` (see awsenv help init)")
+
+
 def cmd_use(args) -> None:
     shell = target_shell(args)
+    refuse_terminal(args, shell)
     if server_wanted(args):
-        emit(shell.render(_serve_args(args)[0]))
+        plan, name = _serve_args(args)
+    else:
+        creds, region, name, adhoc = _resolve(args)
+        revoke_served()
+        plan = environ.use_plan(creds, name, region, os.environ, adhoc)
+    warn_without_region(name, plan)
+    emit(shell.render(plan))
+
+
+def warn_without_region(name: str, plan: environ.Plan) -> None:
+    """The AWS CLI and the SDKs refuse to guess a region. With none from the profile,
+    --region, the environment or [default], the next `aws` call would fail with "You
+    must specify a region"; say so now, while the user knows what they just did."""
+    after = environ.apply(plan, dict(os.environ))
+    if after.get("AWS_REGION") or after.get("AWS_DEFAULT_REGION"):
         return
-    creds, region, name, adhoc = _resolve(args)
-    revoke_served()
-    emit(shell.render(environ.use_plan(creds, name, region, os.environ, adhoc)))
+    try:
+        config = AwsConfig()
+        if config.has("default") and config.profile("default").region:
+            return
+    except AwsenvError:
+        return  # the config was read once already; a second reading has nothing to add
+    print(f"awsenv: warning: no region for {name!r} (none in the profile, [default], AWS_REGION or --region), "
+          "so the AWS CLI will ask to specify one; add `region = ...` to the profile or pass --region",
+          file=sys.stderr)
 
 
 def cmd_unset(args) -> None:

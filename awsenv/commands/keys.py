@@ -8,7 +8,7 @@ import re
 import sys
 import time
 
-from ..config import AwsConfig, append_profile, remove_plaintext, section_header
+from ..config import REGION, AwsConfig, append_profile, remove_plaintext, section_header
 from ..creds import Credentials, format_ttl, rfc3339
 from ..errors import AwsenvError, KeyringError, UsageError
 from ..session import chain_mfa_process, chain_serial, drop_sessions, role_key, session_key, sso_key
@@ -33,17 +33,24 @@ if TYPE_CHECKING:
 # keys -----------------------------------------------------------------------------
 KEY_ID = re.compile(r"AKIA[A-Z0-9]{12,124}")  # IAM's bound: 16 to 128 characters
 SECRET = re.compile(r"[A-Za-z0-9+/]{40}")  # what IAM hands out: 40 base64 characters
-MFA_SERIAL = re.compile(r"[A-Za-z0-9_+=/:,.@-]{9,256}")  # STS's serialNumberType, in ASCII
+
+
+def _check_key_id(key_id: str) -> str:
+    key_id = key_id.strip()
+    if not key_id:
+        raise UsageError("both an access key ID and a secret access key are needed")
+    if key_id.startswith("ASIA"):
+        raise UsageError("that is a temporary key (ASIA...); add the long-term key of an IAM user (AKIA...)")
+    if not KEY_ID.fullmatch(key_id):
+        raise UsageError("that does not look like an access key ID (AKIA followed by capitals and digits)")
+    return key_id
 
 
 def _check_key(key_id: str, secret: str) -> Credentials:
     key_id, secret = key_id.strip(), secret.strip()
     if not key_id or not secret:
         raise UsageError("both an access key ID and a secret access key are needed")
-    if key_id.startswith("ASIA"):
-        raise UsageError("that is a temporary key (ASIA...); add the long-term key of an IAM user (AKIA...)")
-    if not KEY_ID.fullmatch(key_id):
-        raise UsageError("that does not look like an access key ID (AKIA followed by capitals and digits)")
+    _check_key_id(key_id)
     if not SECRET.fullmatch(secret):
         raise UsageError(
             f"that does not look like a secret access key ({len(secret)} characters; "
@@ -70,7 +77,7 @@ def cmd_add(args) -> None:
     if args.env:
         key = _check_key(os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
     elif sys.stdin.isatty() and terminal.available:
-        key_id = terminal.ask(f"Access key ID for {name}: ")
+        key_id = _check_key_id(terminal.ask(f"Access key ID for {name}: "))  # before anyone types the secret
         secret = terminal.ask(f"Secret access key for {name}: ", echo=False)
         key = _check_key(key_id, secret)
     else:  # a pipe or a file, as `mfa set` reads its secret: the ID line, then the secret line
@@ -94,13 +101,54 @@ def _offer_profile(config: AwsConfig, name: str, terminal) -> None:
     answer = terminal.ask(f"{config.config_file} has no {header}. Add it? [Y/n] ")
     if answer.lower() in ("", "y", "yes"):
         values = {}
-        serial = terminal.ask("MFA device ARN (mfa_serial), empty for none: ")
-        if serial and not MFA_SERIAL.fullmatch(serial):
-            raise UsageError(f"not an MFA device ARN or serial number: {serial!r}; {header} was not added")
+        fallback = _default_region(config)
+        region = _ask_valid(
+            terminal, header,
+            f"Region, empty for [default]'s {fallback}: " if fallback else "Region, e.g. eu-west-1: ",
+            lambda value: bool(value and REGION.fullmatch(value)) or (not value and fallback is not None),
+            "a region name such as eu-west-1",
+        )
+        if region:
+            values["region"] = region
+        serial = _ask_valid(
+            terminal, header, "MFA device ARN (mfa_serial), empty for none: ",
+            lambda value: not value or _mfa_serial_ok(value),
+            "an MFA device ARN (arn:aws:iam::ACCOUNT:mfa/NAME) or a hardware token's serial number",
+        )
         if serial:
             values["mfa_serial"] = serial
         append_profile(config.config_file, name, values)
         terminal.say(f"awsenv: added {header} to {config.config_file}")
+
+
+# What STS takes as SerialNumber (botocore's sts service-2.json: [\w+=/:,.@-]*, 9 to 256):
+# a virtual device's ARN, or a hardware token's serial. `mfa_serial = alice` is neither.
+SERIAL_NUMBER = re.compile(r"[\w+=/:,.@-]{9,256}")
+MFA_ARN = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:mfa/.+")
+TRIES = 3
+
+
+def _mfa_serial_ok(value: str) -> bool:
+    return bool(SERIAL_NUMBER.fullmatch(value)) and (MFA_ARN.fullmatch(value) is not None
+                                                     or not value.startswith("arn:"))
+
+
+def _default_region(config: AwsConfig) -> str | None:
+    try:
+        return config.profile("default").region if config.has("default") else None
+    except AwsenvError:
+        return None
+
+
+def _ask_valid(terminal, header: str, prompt: str, valid, what: str) -> str:
+    """Ask until the answer is valid, three times at most: a profile that later fails
+    in STS is worse than none. The key is stored already; only the section is not."""
+    for _ in range(TRIES):
+        answer = terminal.ask(prompt).strip()
+        if valid(answer):
+            return answer
+        terminal.say(f"awsenv: that is not {what}")
+    raise UsageError(f"{header} was not written: {TRIES} answers were not {what}; the key is stored")
 
 
 def cmd_import(args) -> None:

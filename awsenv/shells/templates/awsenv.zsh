@@ -228,6 +228,7 @@ __awsenv_argcomplete() {
             _ARGCOMPLETE_SHELL="zsh" \
             _ARGCOMPLETE_SUPPRESS_SPACE=1 \
             __awsenv_argcomplete_run ${script:-${words[1]}}))
+        completions=("${completions[@]%:}")
         local nosort=()
         local nospace=()
         if is-at-least 5.8; then
