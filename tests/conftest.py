@@ -15,10 +15,6 @@ from world import MotoServer, SecretService, config_text, create_account, make_h
 
 BIN = Path(sys.executable).parent
 AWSENV = str(BIN / "awsenv")
-# Python puts the working directory first on sys.path for `-c` and `-m`: a test that
-# starts `python -c …` from the checkout would import its source tree, not the
-# installed awsenv. tests/ holds no awsenv package.
-os.chdir(Path(__file__).resolve().parent)
 
 # A suite started in the background by a shell without job control (`make test &`,
 # nohup) inherits SIGINT ignored, and so would every awsenv, bash and Python it starts:
@@ -93,7 +89,13 @@ def describe(pids: list[str]) -> list[str]:
 @pytest.fixture(scope="session", autouse=True)
 def leaves_nothing_behind():
     """The suite's own check: after the last test, /tmp holds nothing it did not hold
-    before, and no process a test started is still running."""
+    before, and no process a test started is still running.
+
+    The tests also run from tests/ (after collection, which reads paths from the
+    checkout): Python puts the working directory first on sys.path for `-c` and `-m`,
+    so a test that starts `python -c …` from the checkout would import its source tree,
+    not the installed awsenv. tests/ holds no awsenv package."""
+    os.chdir(Path(__file__).resolve().parent)
     before = set(os.listdir("/tmp"))
     yield
     import time

@@ -299,13 +299,18 @@ def test_the_agent_answers_no_other_user(world):
     from awsenv import agent
 
     assert any(json.loads(k)[1] == "ci" for k in agent._request({"op": "get"}, str(sock))["doc"] if k != "mfa-used")
-    for path, mode in ((world.keyring.runtime_dir, 0o711), (sock.parent, 0o711), (sock, 0o666)):
+    # The suite keeps every test's runtime directory in one private parent: opened too.
+    parent = world.keyring.runtime_dir.parent
+    for path, mode in ((parent, 0o711), (world.keyring.runtime_dir, 0o711), (sock.parent, 0o711), (sock, 0o666)):
         os.chmod(path, mode)
     nobody = pwd.getpwnam("nobody")
-    done = subprocess.run(
-        ["/usr/bin/python3", "-I", "-c", STRANGER, str(sock)], capture_output=True, text=True, timeout=30,
-        user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[], cwd="/",
-    )
+    try:
+        done = subprocess.run(
+            ["/usr/bin/python3", "-I", "-c", STRANGER, str(sock)], capture_output=True, text=True, timeout=30,
+            user=nobody.pw_uid, group=nobody.pw_gid, extra_groups=[], cwd="/",
+        )
+    finally:
+        os.chmod(parent, 0o700)
     assert done.stdout.startswith("connected\n"), done.stderr  # it did reach the agent
     assert done.stdout == "connected\n0 \n", "the agent answered another user"
     assert agent._request({"op": "get"}, str(sock)) is not None, "and it still serves its owner"
