@@ -2,12 +2,16 @@
 
 Role credentials are used as they are; a base profile goes through GetFederationToken,
 which only a long-term key may call. The session is exchanged for a sign-in token
-(`Action=getSigninToken`), which goes into an `Action=login` URL.
+(`Action=getSigninToken`), which goes into an `Action=login` URL. Its destination is
+the console of the profile's partition: its home page, a service's page
+(`--service s3`: `CONSOLE/s3/home?region=R`, as granted's `-s` opens), or a page the user
+names (`--destination URL`), which must be on that partition's console.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,13 +27,23 @@ PARTITIONS = {
 DEFAULT = ("https://signin.aws.amazon.com/federation", "https://console.aws.amazon.com/")
 
 
-def endpoints(region: str | None) -> tuple[str, str]:
+SERVICE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")  # a console path segment: s3, ec2, cloudformation
+
+
+def endpoints(region: str | None, service: str | None = None, destination: str | None = None) -> tuple[str, str]:
     federation, console = DEFAULT
     for prefix, pair in PARTITIONS.items():
         if region and region.startswith(prefix):
             federation, console = pair
-    if region:
-        console = f"{console}?region={urllib.parse.quote(region)}"
+    if destination is not None:
+        console = checked_destination(destination, console)
+    else:
+        if service is not None:
+            if not SERVICE.fullmatch(service):
+                raise UsageError(f"--service {service!r} is not a console service name (e.g. s3, ec2, iam, lambda)")
+            console = f"{console}{service}/home"
+        if region:
+            console = f"{console}?region={urllib.parse.quote(region)}"
     override = os.environ.get("AWSENV_FEDERATION_URL")
     if override:
         parts = urllib.parse.urlsplit(override)
@@ -38,6 +52,21 @@ def endpoints(region: str | None) -> tuple[str, str]:
             raise UsageError("AWSENV_FEDERATION_URL must be https:// (or http://127.0.0.1 for a local stand-in)")
         federation = override
     return federation, console
+
+
+def checked_destination(url: str, console: str) -> str:
+    """A page on the partition's console (its host or a subdomain, over https): the
+    sign-in must not become a redirect to anywhere."""
+    home = urllib.parse.urlsplit(console).hostname or ""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    # The console's host or its subdomains (eu-west-1.console.aws.amazon.com), no wider:
+    # the rest of amazonaws.cn, say, holds S3 websites anyone can make.
+    if parts.scheme != "https" or not (host == home or host.endswith("." + home)):
+        raise UsageError(f"--destination must be an https:// page of the AWS console ({console}...), not {url!r}")
+    if any(ord(char) < 0x21 or ord(char) == 0x7F for char in url):
+        raise UsageError("--destination must be one URL, with no spaces or control characters")
+    return url
 
 
 def signin_token(federation: str, creds: Credentials, duration: int | None) -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from test_core import secrets_on_disk, use
+from test_core import one_line_error, secrets_on_disk, use
 from world import boto_client
 
 HERE = Path(__file__).resolve().parent
@@ -581,3 +581,36 @@ def test_adhoc_role_errors(world):
     done = world.run("use", "dev", "--role-arn", "arn:aws:iam::123456789012:role/prod", "--shell", "bash")
     assert done.returncode == 2 and "not both" in done.stderr and done.stdout == ""
     assert world.moto.actions() == []
+
+
+@pytest.mark.parametrize("region, console", [
+    ("eu-west-1", "https://console.aws.amazon.com/"),
+    ("cn-north-1", "https://console.amazonaws.cn/"),
+    ("us-gov-west-1", "https://console.amazonaws-us-gov.com/"),
+])
+def test_login_opens_a_service_or_a_page_of_the_partitions_console(world, federation, region, console):
+    """--service s3 opens that service's console page and --destination a page the user
+    names, in every partition; a page off the partition's console is refused before any
+    AWS call."""
+    world.add_keys()
+    env = {"AWSENV_FEDERATION_URL": federation.url}
+
+    def destination(*flags: str) -> str:
+        url = world.ok("login", "ci", "--print", "--region", region, *flags, env=env).stdout.strip()
+        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query))["Destination"]
+
+    assert destination("--service", "s3") == f"{console}s3/home?region={region}"
+    assert destination() == f"{console}?region={region}"
+    host = urllib.parse.urlsplit(console).hostname
+    page = f"https://{region}.{host}/cloudwatch/home?region={region}#dashboards"
+    assert destination("--destination", page) == page
+    world.moto.calls.clear()
+    for bad in ("https://evil.example/", f"http://{host}/", f"https://{host}.evil.example/",
+                "https://bucket.s3.amazonaws.cn/"):
+        line = one_line_error(world.run("login", "ci", "--print", "--region", region, "--destination", bad, env=env), 2)
+        assert "--destination" in line
+    line = one_line_error(world.run("login", "ci", "--print", "--service", "s3/../x", env=env), 2)
+    assert "--service" in line
+    done = world.run("login", "ci", "--print", "--service", "s3", "--destination", page, env=env)
+    assert done.returncode == 2 and done.stdout == ""
+    assert world.moto.calls == [], "a refused destination must come before any AWS call"

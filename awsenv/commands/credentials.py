@@ -444,6 +444,8 @@ def cmd_login(args) -> None:
         raise Unsupported(sentence)
     region = args.region or chain[0].region or chain[-1].region
     duration = check_duration(args.duration) if args.duration else None
+    # A bad --service or --destination is refused before any code is asked for.
+    federation, console = login.endpoints(region, args.service, args.destination)
     if chain[0].is_role or chain[0].is_sso:  # role credentials sign in as they are
         creds, _chain = _obtain(config, Request(name, mfa_code=args.mfa_code))
     else:
@@ -451,7 +453,6 @@ def cmd_login(args) -> None:
         key = resolver.long_term_key(chain[0], name)
         creds = sts.get_federation_token(key, region, f"awsenv-{name}", duration or 3600)
         duration = None  # GetFederationToken's own duration bounds the console session
-    federation, console = login.endpoints(region)
     url = login.login_url(federation, console, login.signin_token(federation, creds, duration))
     if args.print:
         emit(url + "\n")
