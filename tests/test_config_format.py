@@ -319,10 +319,13 @@ def test_add_offers_to_write_hostile_names_as_data_and_refuses_what_is_not(world
     after = build_profile_map(raw_config_parse(str(config)))["profiles"]
     assert {k: v for k, v in after.items() if k not in before} == {name: {"mfa_serial": serial}}
     written = config.read_bytes()
-    # What is typed at the MFA question is checked as STS checks a serial number.
-    status, _seen, output = add_on_a_terminal(world, "fresh", "arn:aws:iam::123456789012:mfa/x\x1b[2J credential_process")
+    # What is typed at the MFA question is checked as STS checks a serial number; it is
+    # asked again, and after three bad answers the section is not written.
+    hostile = "arn:aws:iam::123456789012:mfa/x\x1b[2J credential_process"
+    status, _seen, output = add_on_a_terminal(world, "fresh", [hostile] * 3)
     assert status == 2 and "Traceback" not in output
-    assert [line for line in output.splitlines() if line.startswith("awsenv: not an MFA")] != []
+    assert [line for line in output.splitlines() if line.startswith("awsenv: that is not an MFA")] != []
+    assert "was not written: 3 answers were not an MFA device ARN" in output
     assert config.read_bytes() == written
     # A name no config file can hold is refused before any question.
     done = world.run("add", "a\x1b]0;x\x07b", "--env", env={

@@ -519,9 +519,10 @@ def test_ctrl_c_at_the_mfa_question_exits_130_and_prints_nothing(world):
     assert world.moto.actions() == []
 
 
-def add_on_a_terminal(world, name: str, serial: str = "") -> tuple[int, str, str]:
+def add_on_a_terminal(world, name: str, serial: str | list[str] = "") -> tuple[int, str, str]:
     """`awsenv add NAME` typed on a terminal: the key, yes to the offer, then `serial`
-    at the MFA question. The exit status, what showed before the offer, and after it."""
+    at the MFA question (a list: one answer each time it is asked). The exit status,
+    what showed before the offer, and after it."""
     import pexpect
 
     child = pexpect.spawn(AWSENV, ["add", name], env=world.env, cwd=str(world.root), encoding="utf-8", timeout=30)
@@ -535,8 +536,9 @@ def add_on_a_terminal(world, name: str, serial: str = "") -> tuple[int, str, str
         child.sendline("")
         child.expect("Region, empty for \\[default\\]'s us-east-1: ")
         child.sendline("")
-        child.expect("MFA device ARN")
-        child.sendline(serial)
+        for answer in [serial] if isinstance(serial, str) else serial:
+            child.expect("MFA device ARN")
+            child.sendline(answer)
         child.expect(pexpect.EOF)
         after = child.before
     finally:

@@ -163,10 +163,22 @@ class SecretService:
                  "string:org.freedesktop.secrets"],
                 env=env, capture_output=True, text=True,
             )
-            if "boolean true" in probe.stdout:
+            if "boolean true" in probe.stdout and self._has_default_collection(env):
                 return
             time.sleep(0.05)
-        raise RuntimeError("gnome-keyring-daemon did not register org.freedesktop.secrets")
+        raise RuntimeError("gnome-keyring-daemon did not register org.freedesktop.secrets with its login keyring")
+
+    @staticmethod
+    def _has_default_collection(env: dict[str, str]) -> bool:
+        """The daemon owns its bus name a moment before the login keyring it unlocked is
+        the default collection; a client in between would ask it to create one, which
+        needs a prompt, and the prompt is dismissed ("Prompt dismissed")."""
+        alias = subprocess.run(
+            ["dbus-send", "--session", "--print-reply", "--dest=org.freedesktop.secrets",
+             "/org/freedesktop/secrets", "org.freedesktop.Secret.Service.ReadAlias", "string:default"],
+            env=env, capture_output=True, text=True,
+        )
+        return "/org/freedesktop/secrets/collection/" in alias.stdout
 
     def stop(self) -> None:
         from awsenv import agent
