@@ -58,8 +58,8 @@ ENDPOINT_PAIRS = 30
 # in the keyring and the agent (as tests/test_broker.py does).
 AGE = """
 import json, sys, time
-from awsenv import agent
-from awsenv.vault import Vault
+from awsenv.store import agentclient as agent
+from awsenv.store.vault import Vault
 profile, left = sys.argv[1], int(sys.argv[2])
 prefix = json.dumps(["role", profile])[:-1] + ","
 def change(doc):
@@ -841,7 +841,7 @@ echo "hook=$hook elapsed $start $end empty $start2 $end2"
                 self.failed = True
 
     def stop(self) -> None:
-        from awsenv import agent
+        from awsenv.store import agentclient as agent
 
         sock = self.runtime / "awsenv" / "agent.sock"
         if sock.exists():

@@ -41,7 +41,7 @@ class Recorder:
             "import sys\n"
             f"with open({str(self.log)!r}, 'a') as log:\n"
             "    log.write(' '.join(sys.argv[1:]) + '\\n')\n"
-            "from awsenv.cli import main\n"
+            "from awsenv.cli.main import main\n"
             "sys.exit(main())\n"
         )
         script.chmod(0o755)

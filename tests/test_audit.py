@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import AWSENV, require
 from terminal import READY, now
 from test_core import env_after, one_line_error, use
@@ -296,7 +295,7 @@ def test_the_agent_answers_no_other_user(world):
     world.ok("use", "ci", "--shell", "bash")
     wait_for_agent(world)
     sock = agent_socket(world)
-    from awsenv import agent
+    from awsenv.store import agentclient as agent
 
     assert any(json.loads(k)[1] == "ci" for k in agent._request({"op": "get"}, str(sock))["doc"] if k != "mfa-used")
     # The suite keeps every test's runtime directory in one private parent: opened too.
@@ -407,7 +406,7 @@ def test_without_a_peer_credential_option_the_private_directory_is_the_guard(mon
     directory guards it there."""
     import socket
 
-    from awsenv import agent
+    from awsenv.agent import server as agent
 
     class Conn:
         def getsockopt(self, *args):
@@ -426,7 +425,7 @@ def test_local_peercred_refuses_another_uid(monkeypatch):
     import socket
     import struct
 
-    from awsenv import agent
+    from awsenv.agent import server as agent
 
     class Conn:
         def __init__(self, answer):
@@ -455,7 +454,7 @@ def test_whether_a_process_is_gone_with_proc_and_without(monkeypatch):
     Bug found by make mutants (the kill -0 fallback was reached by no test): without
     /proc (macOS, the BSDs) every pid counted as gone, so a server-mode token died at
     once and `agent stop` returned before the agent had exited."""
-    from awsenv import runtime
+    from awsenv.host import runtime
 
     child = subprocess.Popen(["true"])
     child.wait()  # reaped: no process has that pid now
@@ -512,8 +511,8 @@ class NoTerminal:
 def test_a_sent_code_is_spent_for_90_seconds(elapsed, refused):
     """Mutation: 3 * STEP (90 s) made 1 * STEP (30 s). STS accepts a code about one
     step either side of its own, so a code stays spent for three steps."""
-    from awsenv.errors import MfaError
-    from awsenv.mfa import CodeSource
+    from awsenv.core.errors import MfaError
+    from awsenv.session.mfa import CodeSource
 
     sent_at = 1_700_000_000
     codes = CodeSource("123456", lambda _profile: None, {"SERIAL": ["123456", sent_at]}, terminal=NoTerminal(),
@@ -568,7 +567,7 @@ def test_a_totp_code_already_sent_waits_for_the_next_step_and_no_longer(monkeypa
     (one second into the next step), not sooner and not a step later."""
     import pyotp
 
-    from awsenv.mfa import STEP, CodeSource
+    from awsenv.session.mfa import STEP, CodeSource
 
     secret = pyotp.random_base32()
     now = [STEP * 56_666_666 + 20]
@@ -631,10 +630,11 @@ class SessionsOnly:
 def test_min_ttl_threshold(tmp_path, monkeypatch, left, reused):
     """A cached session is reused while it has more than AWSENV_MIN_TTL left.
     Mutation: `>` made `>=`, or the variable not read."""
-    from awsenv.config import AwsConfig
-    from awsenv.creds import Credentials
-    from awsenv.errors import KeyringError
-    from awsenv.session import Request, Resolver, session_key
+    from awsenv.core.cachekeys import session_key
+    from awsenv.core.config import AwsConfig
+    from awsenv.core.creds import Credentials
+    from awsenv.core.errors import KeyringError
+    from awsenv.session.resolver import Request, Resolver
 
     config = tmp_path / "config"
     config.write_text("[profile jump]\nmfa_serial = arn:aws:iam::123456789012:mfa/alice\n")

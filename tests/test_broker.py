@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from test_core import env_after
 from test_structure import HEAVY, heavy, imported, wait_for_agent
 
@@ -134,8 +133,8 @@ def test_a_second_agent_racing_the_first_leaves_one_serving(world):
 # renewal by the agent ------------------------------------------------------------------
 AGE = """
 import json, sys, time
-from awsenv import agent
-from awsenv.vault import Vault
+from awsenv.store import agentclient as agent
+from awsenv.store.vault import Vault
 profile, left, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 prefix = json.dumps([kind, profile])[:-1] + ","
 def change(doc):
@@ -281,7 +280,9 @@ def test_a_renewal_gets_its_shells_endpoint_and_leaves_os_environ_alone(world, m
     renewal reaches the emulator through the settings it was given, and os.environ is
     the same before, while the client is made, and after (the endpoint's threads read
     it at any moment)."""
-    from awsenv import agent, broker, sts
+    from awsenv.agent import broker
+    from awsenv.aws import sts
+    from awsenv.store import agentclient as agent
 
     world.add_keys()
     use(world, "jump", "--mfa-code", "123456")  # the MFA session dev is renewed from

@@ -20,13 +20,14 @@ import tempfile
 import pytest
 from botocore.configloader import build_profile_map, raw_config_parse
 from botocore.exceptions import ConfigParseError
+from conftest import WEIRD
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
-
-from awsenv.config import PROFILE_KEYS, AwsConfig, append_profile
-from awsenv.errors import ConfigError
-from conftest import WEIRD
 from test_core import add_on_a_terminal, one_line_error
+
+from awsenv.core.config import PROFILE_KEYS, AwsConfig
+from awsenv.core.configfile import append_profile
+from awsenv.core.errors import ConfigError
 
 # configparser opens the file in the locale's encoding, awsenv in UTF-8: the comparison
 # means something only where the two are the same, as in every UTF-8 locale.
@@ -297,7 +298,7 @@ def test_written_profiles_read_back_exactly_with_hostile_names_and_values(tmp_pa
 
 @pytest.mark.parametrize("bad", UNWRITABLE)
 def test_the_config_writer_refuses_control_characters_in_names_keys_and_values(tmp_path, bad):
-    from awsenv.errors import UsageError
+    from awsenv.core.errors import UsageError
 
     path = tmp_path / "config"
     path.write_text("[profile kept]\nregion = eu-west-1\n")

@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import AWSENV
 from test_core import one_line_error, use
 from test_structure import wait_for_agent
@@ -175,7 +174,7 @@ def _is_agent_of(pid: str, world) -> bool:
 
 
 def test_agent_off_still_drops_sessions_from_a_running_agent(world):
-    from awsenv import agent
+    from awsenv.store import agentclient as agent
 
     world.add_keys()
     world.ok("use", "ci", "--shell", "bash")

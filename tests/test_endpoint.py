@@ -14,7 +14,6 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-
 from conftest import BIN, require
 from test_core import env_after
 from test_structure import wait_for_agent
@@ -252,9 +251,8 @@ for line in sys.stdin:
 
 
 def test_one_boto3_process_switches_to_the_renewed_role_session(world):
-    from world import ACCOUNT
-
     from test_broker import WINDOWS, age, wait_until, watched
+    from world import ACCOUNT
 
     world.add_keys()
     world.write_config(world.home.joinpath(".aws", "config").read_text() + (
@@ -443,8 +441,8 @@ def test_a_trickled_request_is_cut_at_the_read_timeout_and_workers_are_bounded()
     import socket
     import threading
 
-    from awsenv import endpoint
-    from awsenv.creds import Credentials
+    from awsenv.agent import endpoint
+    from awsenv.core.creds import Credentials
 
     gate, inside = threading.Event(), []
 

@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
 from test_core import one_line_error, secrets_on_disk, use
 from world import boto_client
 
@@ -400,7 +399,7 @@ def test_login_hands_the_browser_no_sign_in_token(world, federation):
 
 
 def test_login_partitions():
-    from awsenv import login
+    from awsenv.aws import console as login
 
     assert login.endpoints("cn-north-1")[0] == "https://signin.amazonaws.cn/federation"
     assert login.endpoints("us-gov-west-1")[1].startswith("https://console.amazonaws-us-gov.com/")
@@ -413,7 +412,7 @@ def test_the_loopback_hand_over_answers_its_path_once_and_gives_up_in_time():
     import urllib.error
     import urllib.request
 
-    from awsenv import handoff
+    from awsenv.host import handoff
 
     def status(url: str):
         try:

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_core import env_after, one_line_error, use
 from test_shells import export
 from test_windows import windows  # noqa: F401 - the fixture
@@ -133,8 +132,8 @@ def test_a_code_already_sent_is_not_sent_again_the_next_step_is(world, tmp_path)
 def test_a_process_that_prints_the_spent_code_again_after_the_wait_is_one_line(tmp_path):
     """In-process, with the clock and the sleep given (as for TOTP): after one step the
     code is still the spent one, so the process is no TOTP; no second wait."""
-    from awsenv.errors import MfaError
-    from awsenv.mfa import STEP, CodeSource
+    from awsenv.core.errors import MfaError
+    from awsenv.session.mfa import STEP, CodeSource
 
     class NoTerminal:
         available = False
@@ -160,8 +159,8 @@ def test_a_process_that_prints_the_spent_code_again_after_the_wait_is_one_line(t
 
 
 def test_a_timeout_ends_the_process_and_names_its_first_stderr_line(tmp_path):
-    from awsenv.errors import MfaError
-    from awsenv.process import run
+    from awsenv.core.errors import MfaError
+    from awsenv.host.process import run
 
     pid = tmp_path / "pid"
     command = str(script(tmp_path, f"echo 'Touch your YubiKey...' >&2\necho $$ > {pid}\nexec sleep 60"))

@@ -13,15 +13,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import AWSENV, require
 
 from awsenv.shells import get
-from conftest import AWSENV, require
 
 ROOT = Path(__file__).resolve().parent.parent
 DISTRIBUTION = "awsenv-shell"
 # No awsenv on it: the wrapper must call the program by the path init embedded.
 BARE_PATH = "/usr/local/bin:/usr/bin:/bin"
-WHERE = "import awsenv, awsenv.commands, sys; sys.stdout.write(awsenv.__file__)"
+WHERE = "import awsenv, awsenv.cli.commands, sys; sys.stdout.write(awsenv.__file__)"
 # The static completion scripts, and where the wheel installs each under its prefix.
 COMPLETIONS = {
     "awsenv.bash": "share/bash-completion/completions/awsenv.bash",
@@ -78,7 +78,7 @@ def test_the_wheel_holds_every_module_and_template_and_no_development_tool():
     shipped = {name for name in files if name.startswith("awsenv/")}
     assert shipped == sources(), (
         f"missing from the wheel: {sorted(sources() - shipped)}; not in the checkout: {sorted(shipped - sources())}")
-    for name in ("awsenv/commands/__init__.py", "awsenv/shells/templates/awsenv.bash",
+    for name in ("awsenv/cli/commands/__init__.py", "awsenv/shells/templates/awsenv.bash",
                  "awsenv/shells/templates/awsenv.zsh", "awsenv/shells/templates/awsenv.fish",
                  "awsenv/shells/templates/awsenv.ps1"):
         assert name in shipped, name
@@ -95,10 +95,20 @@ def test_the_wheel_holds_every_module_and_template_and_no_development_tool():
 def test_pip_install_dot_ships_what_the_wheel_ships(tmp_path):
     """What the README's `pip install .` (and `pipx install .`) builds from the checkout,
     without the sdist step `make dist` takes."""
+    # A copy of what git has, as a fresh clone has it: pip builds in the source tree, and
+    # would leave build/ and an egg-info in the checkout (and reuse a stale build/lib).
+    clone = tmp_path / "clone"
+    listed = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    for name in listed.stdout.splitlines():
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            (clone / name).write_bytes((ROOT / name).read_bytes())
     target = tmp_path / "target"
     done = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "--quiet", "--target", str(target),
-         str(ROOT)],
+         str(clone)],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "TMPDIR": str(tmp_path)},
     )
@@ -111,7 +121,7 @@ def test_pip_install_dot_ships_what_the_wheel_ships(tmp_path):
 def subcommands() -> list[list[str]]:
     import argparse
 
-    from awsenv.parser import build_parser
+    from awsenv.cli.parser import build_parser
 
     def walk(parser: argparse.ArgumentParser, prefix: list[str]):
         for action in parser._actions:
@@ -250,6 +260,6 @@ def test_make_demo_in_a_fresh_virtualenv_says_what_it_installs_and_nothing_else(
     noise = [line for line in done.stderr.splitlines() if re.search(r"setuptools|editable|backend|deprecat", line, re.I)]
     assert noise == [], done.stderr
     (site,) = venv.glob("lib/python*/site-packages")
-    assert (site / "awsenv" / "commands" / "__init__.py").is_file()
+    assert (site / "awsenv" / "cli" / "commands" / "__init__.py").is_file()
     assert not list(site.glob("__editable__*")), "an editable install, not the wheel"
     assert (venv / "bin" / "awsenv").is_file()

@@ -16,11 +16,10 @@ import time
 import urllib.request
 
 import pytest
-
-from sso_server import ACCOUNTS, REGION, START_URL, SsoServer
 from conftest import BIN
-from test_core import env_after, secrets_on_disk, use
+from sso_server import ACCOUNTS, REGION, START_URL, SsoServer
 from terminal import now
+from test_core import env_after, secrets_on_disk, use
 from test_hygiene import federation  # noqa: F401 - the fixture
 from test_shells import INTERACTIVE, export
 
@@ -130,7 +129,7 @@ source_profile = sso-dev
 
 
 def test_config_reads_sso_sessions_legacy_profiles_and_chains(tmp_path):
-    from awsenv.config import AwsConfig
+    from awsenv.core.config import AwsConfig
 
     path = tmp_path / "config"
     path.write_text(SSO_CONFIG + "\n[profile lost]\nsso_session = nowhere\nsso_account_id = 1\nsso_role_name = r\n")
@@ -156,7 +155,7 @@ def test_config_reads_sso_sessions_legacy_profiles_and_chains(tmp_path):
 def test_sso_session_names_are_read_as_botocore_reads_them(tmp_path):
     from botocore.configloader import build_profile_map, raw_config_parse
 
-    from awsenv.config import AwsConfig
+    from awsenv.core.config import AwsConfig
 
     path = tmp_path / "config"
     headers = ['sso-session plain', 'sso-session "my corp"', "sso-session  spaced ", "sso-session 'odd",
@@ -191,7 +190,7 @@ class Sso:
         return self.visits.read_text().splitlines() if self.visits.exists() else []
 
     def keyring_item(self, name: str = "corp") -> dict:
-        from awsenv.vault import SERVICE
+        from awsenv.store.vault import SERVICE
 
         done = subprocess.run(
             [sys.executable, "-c", f"import keyring; print(keyring.get_password({SERVICE!r}, 'sso:' + {name!r}) or '')"],
@@ -499,7 +498,6 @@ def test_refresh_warn_says_a_sign_in_is_needed_and_opens_no_browser(world, sso):
     and starts no device flow. Mutation (cosmic-ray): the SSO prompt flag
     `request.prompt and not keyless` made `or`."""
     import pexpect
-
     from conftest import AWSENV
 
     sso.server.role_ttl = 900
@@ -522,7 +520,7 @@ def test_refresh_warn_says_a_sign_in_is_needed_and_opens_no_browser(world, sso):
 
 # 4c. the agent renews them; the endpoint serves them --------------------------------------------
 def test_the_agent_renews_sso_credentials_from_the_stored_token_ahead_of_need(world, sso):
-    from test_broker import watched, wait_until
+    from test_broker import wait_until, watched
     from test_structure import HEAVY, heavy, imported, wait_for_agent
 
     # Credentials of 15 minutes: inside the agent's lead (window 600 + 60 + 300) at once.
@@ -582,7 +580,7 @@ def test_the_hooks_refresh_asks_the_agent_for_sso_credentials_it_does_not_watch_
 
 
 def test_the_agent_waits_for_the_user_when_only_a_sign_in_would_do(world, sso):
-    from test_broker import age, watched, wait_until
+    from test_broker import age, wait_until, watched
     from test_structure import wait_for_agent
 
     world.ok("sso", "login", "corp")
@@ -798,8 +796,8 @@ def test_a_session_name_never_steers_the_cache_file_awsenv_reads_and_deletes(tmp
     by the SHA-1 of the session name, so no name reaches outside that folder."""
     import os
 
-    from awsenv.config import Portal
-    from awsenv.sso import cli_cache_dir, cli_token_path
+    from awsenv.core.config import Portal
+    from awsenv.store.clicache import cli_cache_dir, cli_token_path
 
     monkeypatch.setenv("HOME", str(tmp_path))
     path = cli_token_path(Portal(name, START_URL, REGION, ("sso:account:access",), True))
@@ -848,7 +846,7 @@ def test_cached_sso_switch_imports_no_sdk_nor_keyring_and_calls_nothing(world, s
     assert f"AWS_ACCESS_KEY_ID='{sso.server.role_keys[-1]}'" in done.stdout
     names = imported(done.stderr)
     assert heavy(names, HEAVY) == [] and heavy(names, ("argparse", "dataclasses", "pathlib", "shutil")) == []
-    assert "awsenv.sso" not in names and "hashlib" not in names, "the sign-in code stays out of a cached switch"
+    assert "awsenv.aws.sso" not in names and "hashlib" not in names, "the sign-in code stays out of a cached switch"
     assert sso.server.operations() == [] and world.moto.actions() == []
 
 
@@ -886,9 +884,9 @@ def test_a_day_of_use_leaves_no_token_refresh_token_or_client_secret_on_disk(wor
 def test_a_refresh_lost_to_another_shell_takes_that_shells_token(monkeypatch):
     """Two shells renewing at once: the refresh token works once, so the loser must take
     the token the winner stored rather than ask for a new sign-in (in-process fakes)."""
-    from awsenv import sts
-    from awsenv.config import Portal
-    from awsenv.sso import SignIn
+    from awsenv.aws import sts
+    from awsenv.aws.sso import SignIn
+    from awsenv.core.config import Portal
 
     portal = Portal("corp", START_URL, REGION, ("sso:account:access",), session=True)
     now = time.time()

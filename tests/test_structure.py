@@ -38,7 +38,7 @@ def profiled(world, *args: str, env: dict | None = None):
 def wait_for_agent(world, timeout: float = 10.0) -> None:
     """The first switch starts the agent in the background; wait until it answers, as
     it does for a user by the time they type their next command."""
-    from awsenv import agent
+    from awsenv.store import agentclient as agent
 
     sock = world.keyring.runtime_dir / "awsenv" / "agent.sock"
     deadline = time.monotonic() + timeout

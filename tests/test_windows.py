@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import AWSENV, BIN
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from conftest import AWSENV, BIN
 from test_quoting import ps_assignments
 from test_sso import portal, sso  # noqa: F401 - the fixtures
 
@@ -181,7 +180,7 @@ def test_init_pwsh_calls_the_exe_that_pips_launcher_names_without_exe(windows, t
     scripts.mkdir()
     exe = scripts / "awsenv.exe"
     exe.write_bytes(Path(AWSENV).read_bytes())
-    launcher = f"import sys; sys.argv[0] = {str(scripts / 'awsenv')!r}; from awsenv.cli import main; sys.exit(main())"
+    launcher = f"import sys; sys.argv[0] = {str(scripts / 'awsenv')!r}; from awsenv.cli.main import main; sys.exit(main())"
     path = "/usr/bin:/bin"
     assert str(BIN) not in path
     done = subprocess.run([sys.executable, "-c", launcher, "init", "pwsh"], env={**windows.env, "PATH": path},
@@ -221,7 +220,7 @@ MICROSOFT = [
 
 @pytest.mark.parametrize("line, words", MICROSOFT)
 def test_windows_split_follows_the_documented_rule(line, words):
-    from awsenv.process import windows_split
+    from awsenv.host.process import windows_split
 
     assert windows_split(r'"C:\Program Files\x\prog.exe" ' + line) == [r"C:\Program Files\x\prog.exe", *words]
     assert windows_split(r"C:\tools\x.exe " + line) == [r"C:\tools\x.exe", *words]
@@ -231,7 +230,7 @@ def test_windows_split_follows_the_documented_rule(line, words):
 @given(args=st.lists(st.text(alphabet=st.sampled_from(list('ab \\"\t\'')), max_size=8), max_size=6))
 def test_windows_split_reverses_what_python_passes_to_windows(args):
     """subprocess.list2cmdline is how Python on Windows turns a list into a command line."""
-    from awsenv.process import windows_split
+    from awsenv.host.process import windows_split
 
     assert windows_split(subprocess.list2cmdline([r"C:\tools\x.exe", *args])) == [r"C:\tools\x.exe", *args]
 

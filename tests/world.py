@@ -181,7 +181,7 @@ class SecretService:
         return "/org/freedesktop/secrets/collection/" in alias.stdout
 
     def stop(self) -> None:
-        from awsenv import agent
+        from awsenv.store import agentclient as agent
 
         # The agent awsenv started for this HOME goes first; it would exit by itself
         # within a second of the runtime directory vanishing, but tests wait for no one.

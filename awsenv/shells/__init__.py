@@ -1,4 +1,4 @@
-"""One module per shell, one small interface (direnv's Shell, mise's Shell trait):
+"""Layer 7, the shells: one module per shell, one small interface (direnv's Shell, mise's Shell trait):
 
     quote(value) -> str           a literal for that shell, never code
     export(name, value) -> str    one statement that sets an environment variable
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import os
 
-from ..errors import UsageError
+from ..core.errors import UsageError
+
 from .base import Shell
 from .fish import Fish
 from .posix import Bash, Zsh

@@ -4,7 +4,7 @@ import os
 import re
 import sys
 
-from ..errors import AwsenvError, UsageError
+from ..core.errors import AwsenvError, UsageError
 
 FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
