@@ -135,22 +135,13 @@ def moto():
 
 
 @dataclass
-class World:
+class Home:
+    """A throwaway HOME and environment with no AWS and no key store: the cheap fixture
+    (`home`) for what needs neither, such as `init` and the shell scripts."""
     root: Path
     home: Path
     tmp: Path
     env: dict[str, str]
-    moto: MotoServer
-    people: dict
-    keyring: SecretService
-
-    @property
-    def alice(self):
-        return self.people["alice"]
-
-    @property
-    def robot(self):
-        return self.people["robot"]
 
     def run(self, *args: str, env: dict | None = None, input: str | None = None, cwd=None, timeout=60):
         """awsenv with no controlling terminal, as in CI or a pipe."""
@@ -175,6 +166,22 @@ class World:
             argv, env={**self.env, **(env or {})}, capture_output=True, text=True,
             start_new_session=True, cwd=self.root, timeout=120,
         )
+
+
+@dataclass
+class World(Home):
+    """Home, with the moto server, its people and a real Secret Service."""
+    moto: MotoServer
+    people: dict
+    keyring: SecretService
+
+    @property
+    def alice(self):
+        return self.people["alice"]
+
+    @property
+    def robot(self):
+        return self.people["robot"]
 
     def add_keys(self) -> None:
         self.add_keys_for("jump", "ci")
@@ -293,19 +300,63 @@ def hanging():
 
 
 @pytest.fixture
-def term(world):
-    """Terminal factory: real interactive shells on a pseudo-terminal (tests/terminal.py);
-    every terminal is closed at the end of the test."""
+def home(tmp_path, runtime_base):
+    """The cheap fixture: a throwaway HOME with no AWS (the endpoint refuses) and no key
+    store, for tests of `init`, the shell scripts and the parser."""
+    runtime = short_runtime_dir(runtime_base)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    place = make_home(tmp_path)
+    env = {
+        "PATH": f"{BIN}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": str(place),
+        "TMPDIR": str(tmp),
+        "LANG": "C.UTF-8",
+        "TERM": "xterm",
+        "AWS_CONFIG_FILE": str(place / ".aws" / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(place / ".aws" / "credentials"),
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # discard: nothing may reach AWS
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWSENV_AGENT": "0",
+        "XDG_DATA_HOME": str(place / ".local" / "share"),
+        "XDG_CACHE_HOME": str(place / ".cache"),
+        "XDG_RUNTIME_DIR": str(runtime),
+        "PYTEST_AWSENV_RUN": RUN_MARK,
+    }
+    try:
+        yield Home(tmp_path, place, tmp, env)
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _terminals(place):
     from terminal import Terminal
 
     opened = []
 
     def open_(shell: str, **kw) -> Terminal:
         require(shell)
-        t = Terminal(shell, world, **kw)
+        t = Terminal(shell, place, **kw)
         opened.append(t)
         return t
 
+    return open_, opened
+
+
+@pytest.fixture
+def term(world):
+    """Terminal factory: real interactive shells on a pseudo-terminal (tests/terminal.py);
+    every terminal is closed at the end of the test."""
+    open_, opened = _terminals(world)
+    yield open_
+    for t in opened:
+        t.close()
+
+
+@pytest.fixture
+def shell_term(home):
+    """`term` on the cheap fixture: shells with awsenv's init, and no AWS."""
+    open_, opened = _terminals(home)
     yield open_
     for t in opened:
         t.close()

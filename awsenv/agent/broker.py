@@ -20,7 +20,6 @@ botocore is imported (by sts.py) on the first renewal, not before.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 
@@ -29,7 +28,7 @@ from ..core.cachekeys import role_key, session_key, sso_key
 from ..core.config import AwsConfig
 from ..core.creds import Credentials
 from ..core.errors import AwsenvError, NeedsUser
-from ..core.settings import env_seconds
+from ..core.settings import AGENT_IDLE, MIN_TTL, REFRESH_WINDOW, float_setting, setting
 from ..session.resolver import CHAINED_ROLE_CAP, DEFAULT_ROLE_DURATION, Request, Resolver, chain_serial
 from ..session.watch import AGENT_ENV
 
@@ -37,13 +36,6 @@ GAIN = 120  # seconds a renewal must add, or it is not worth an STS call
 BACKOFF_CAP = 1800
 SERVE_MIN_TTL = 60  # the endpoint never hands out a session closer to its end
 NEEDS_USER = "needs the user"
-
-
-def _setting(name: str, default: float) -> float:
-    try:
-        return float(os.environ.get(name) or default)
-    except ValueError:
-        return default
 
 
 class Watch:
@@ -68,8 +60,8 @@ class Watch:
     def threshold(self) -> float:
         """Renew before the hook would: its window plus its margin, plus a lead."""
         window = self.spec.get("window")
-        window = window if isinstance(window, (int, float)) else 600
-        return window + 60 + _setting("AWSENV_BROKER_LEAD", 300)
+        window = window if isinstance(window, (int, float)) else REFRESH_WINDOW
+        return window + 60 + float_setting("AWSENV_BROKER_LEAD", 300)
 
 
 def renewable_from(config: AwsConfig, chain: list, sessions: dict, now: float | None = None) -> str | None:
@@ -196,7 +188,7 @@ class Broker:
                     self._renew(watch, watch.threshold)
 
     def _forget_unused(self) -> None:
-        keep = _setting("AWSENV_AGENT_IDLE", 3600)
+        keep = float_setting("AWSENV_AGENT_IDLE", AGENT_IDLE)
         now, clock = time.monotonic(), time.time()
         for key in [k for k, w in self.watches.items() if now - w.used > keep and w.served_until < clock]:
             del self.watches[key]
@@ -262,7 +254,7 @@ class Broker:
             return False
         except AwsenvError as err:
             watch.failures += 1
-            backoff = min(_setting("AWSENV_BROKER_BACKOFF", 30) * 2 ** (watch.failures - 1), BACKOFF_CAP)
+            backoff = min(float_setting("AWSENV_BROKER_BACKOFF", 30) * 2 ** (watch.failures - 1), BACKOFF_CAP)
             watch.state, watch.due = f"failed ({err}); retry in {backoff:g}s", now + backoff
             return False
         watch.renewals += 1
@@ -275,16 +267,9 @@ class Broker:
         due = expiration - watch.threshold
         if due < time.time() + GAIN / 2:
             # Capped below the window: renew once, shortly before the end.
-            due = expiration - min(env_seconds_safe("AWSENV_MIN_TTL", 300), (expiration - time.time()) / 2)
+            due = expiration - min(setting("AWSENV_MIN_TTL", MIN_TTL), (expiration - time.time()) / 2)
         watch.failures, watch.expires, watch.due = 0, expiration, max(due, time.time() + 1)
         watch.state = "fresh"
-
-
-def env_seconds_safe(name: str, default: int) -> int:
-    try:
-        return env_seconds(name, default)
-    except AwsenvError:
-        return default
 
 
 def _endpoints(env: object) -> Endpoints:

@@ -32,6 +32,7 @@ import sys
 
 from ..core.cachekeys import key_has_mfa, key_parts
 from ..core.errors import AwsenvError
+from ..core.settings import AGENT_IDLE, float_setting
 from ..store import filestore
 from ..store.agentclient import CONNECT_TIMEOUT, MAX_MESSAGE, read_all, socket_path, store_name
 from ..store.vault import Vault
@@ -390,9 +391,5 @@ def _handoff() -> dict | None:
 
 
 def main() -> None:
-    try:
-        idle = float(os.environ.get("AWSENV_AGENT_IDLE", "3600"))
-    except ValueError:
-        idle = 3600.0
-    serve(idle, _handoff())
+    serve(float_setting("AWSENV_AGENT_IDLE", AGENT_IDLE), _handoff())
 

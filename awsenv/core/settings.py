@@ -1,7 +1,8 @@
 """Settings read from the environment, with the bounds and defaults every layer shares.
 
-One place for what the shells' templates also need (the refresh window, the code
-length): `awsenv init` writes these values into the script it prints.
+One place for what the shells' scripts need too (the refresh window, the longest
+number they read from the environment, "never"): `awsenv init` writes these values
+into the script it prints (shells/base.py), so Python and the four shells agree.
 """
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ import re
 from .errors import UsageError
 
 MIN_DURATION, MAX_DURATION = 900, 129600
+REFRESH_WINDOW = 600  # AWSENV_REFRESH_WINDOW: the prompt hook renews this long before the end
+MIN_TTL = 300  # AWSENV_MIN_TTL: credentials handed out last at least this long
+# The longest number the scripts take from an environment variable (an epoch second has
+# 10 digits until the year 2286): anything longer is not ours, and never reaches the
+# shell's arithmetic.
+NUMBER_DIGITS = 12
+NEVER = 9999999999  # AWSENV_NEXT_CHECK: nothing more to do for these credentials
+AGENT_IDLE = 3600  # AWSENV_AGENT_IDLE: the agent exits after this long without a request
 
 
 def env_seconds(name: str, default: int, unit: str = "seconds") -> int:
@@ -53,8 +62,28 @@ def check_duration(seconds: int, what: str = "--duration") -> int:
     return seconds
 
 
-def refresh_window() -> int:
+def setting(name: str, default: int) -> int:
+    """env_seconds for the prompt hook and the agent, which never fail on a bad value:
+    they use the default, as the shells' scripts do."""
     try:
-        return env_seconds("AWSENV_REFRESH_WINDOW", 600)
+        return env_seconds(name, default)
     except UsageError:
-        return 600
+        return default
+
+
+def float_setting(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+
+
+def refresh_window() -> int:
+    return setting("AWSENV_REFRESH_WINDOW", REFRESH_WINDOW)
+
+
+def env_number(name: str) -> int | None:
+    """A whole number of at most NUMBER_DIGITS digits from the environment, as the
+    scripts read it (AWSENV_EXPIRES, AWSENV_NEXT_CHECK); None for anything else."""
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= NUMBER_DIGITS else None

@@ -13,7 +13,7 @@ from ..core.cachekeys import USED_CODES, expired, key_profile, role_key, session
 from ..core.config import AwsConfig, Profile
 from ..core.creds import Credentials, parse_rfc3339
 from ..core.errors import AwsenvError, KeyringError, MfaError, NeedsUser, Refused, Unsupported, UsageError
-from ..core.settings import check_duration, env_duration, env_seconds
+from ..core.settings import MIN_TTL, check_duration, env_duration, env_seconds
 from .watch import watch_for
 
 TYPE_CHECKING = False
@@ -82,7 +82,7 @@ class Request:
         self.mfa_code = mfa_code
         self.duration = duration
         self.refresh = refresh
-        self.min_ttl = env_seconds("AWSENV_MIN_TTL", 300) if min_ttl is None else min_ttl
+        self.min_ttl = env_seconds("AWSENV_MIN_TTL", MIN_TTL) if min_ttl is None else min_ttl
         self.prompt = prompt
         self.note = note
 

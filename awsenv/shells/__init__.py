@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 
 from ..core.errors import UsageError
-
 from .base import Shell
 from .fish import Fish
 from .posix import Bash, Zsh

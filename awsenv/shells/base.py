@@ -4,6 +4,7 @@ import os
 import re
 import sys
 
+from ..core import settings
 from ..core.errors import AwsenvError, UsageError
 
 FUNCTION_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
@@ -41,6 +42,10 @@ class Shell:
             "__AWSENV_EXE__": self.quote(executable()),
             "__AWSENV_PROMPT__": "1" if prompt else "0",
             "__AWSENV_REFRESH__": "1" if refresh else "0",
+            # What Python and the scripts share (core/settings.py): numbers, no quotes.
+            "__AWSENV_WINDOW__": str(settings.REFRESH_WINDOW),
+            "__AWSENV_DIGITS__": str(settings.NUMBER_DIGITS),
+            "__AWSENV_NEVER__": str(settings.NEVER),
         }
         with open(os.path.join(template_dir(), self.template), encoding="utf-8") as stream:
             text = stream.read()

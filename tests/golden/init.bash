@@ -99,11 +99,28 @@ __awsenv_run() {
     AWSENV_REFRESH_WINDOW=$__awsenv_win AWSENV_REFRESH=${AWSENV_REFRESH-prompt} '/opt/awsenv/bin/awsenv' "$@" --shell bash
 }
 
+# A refresh that is killed or crashes must not be asked for again at every prompt: until
+# its statements replace it, AWSENV_NEXT_CHECK holds the next try back to expiry (or for
+# good after it), as the program itself does after a declined or failed refresh.
+__awsenv_hold() {
+    __awsenv_active || \builtin return 0
+    \builtin local __awsenv_time
+    __awsenv_now
+    if ((10#$AWSENV_EXPIRES > __awsenv_time)); then
+        \builtin export AWSENV_NEXT_CHECK=$AWSENV_EXPIRES
+    else
+        \builtin export AWSENV_NEXT_CHECK=9999999999
+    fi
+}
+
 # Runs the real program and evaluates its statements with Ctrl-C ignored, so an
 # interrupt can't leave half of them applied (direnv's trap). The program itself
 # answers Ctrl-C at its MFA question. It prints nothing on failure.
 __awsenv_eval() {
     \builtin local __awsenv_out __awsenv_rc __awsenv_trap
+    if [[ "${1-}" == refresh ]]; then
+        __awsenv_hold
+    fi
     __awsenv_trap=$(\builtin trap -p INT)
     \builtin trap '' INT
     # Only this shell ignores Ctrl-C: the program gets the default back, so a slow

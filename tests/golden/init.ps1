@@ -75,10 +75,19 @@ function global:__awsenv_due {
         $next = __awsenv_number $env:AWSENV_NEXT_CHECK
         return ($null -ne $next -and $now -ge $next)
     }
-    # Server mode: a dead agent took the endpoint with it; a refresh repairs it.
+    # Server mode: a dead agent took the endpoint with it; a refresh repairs it. Where
+    # /proc exists it tells a zombie from a live agent, as in the other shells.
     $agent = __awsenv_number $env:AWSENV_SERVED
-    if ($null -ne $agent -and -not (Get-Process -Id $agent -ErrorAction Ignore)) {
-        return $true
+    if ($null -ne $agent) {
+        if (Test-Path -LiteralPath '/proc/self/stat') {
+            $stat = Get-Content -LiteralPath "/proc/$agent/stat" -Raw -ErrorAction Ignore
+            if (-not $stat -or $stat -match '\) Z') {
+                return $true
+            }
+        }
+        elseif (-not (Get-Process -Id $agent -ErrorAction Ignore)) {
+            return $true
+        }
     }
     return (($expires - $now) -lt (__awsenv_window))
 }

@@ -107,8 +107,25 @@ __awsenv_run() {
 # Runs the real program and evaluates its statements with Ctrl-C ignored, so an
 # interrupt can't leave half of them applied (direnv's trap). The program itself
 # answers Ctrl-C at its MFA question. It prints nothing on failure.
+# A refresh that is killed or crashes must not be asked for again at every prompt: until
+# its statements replace it, AWSENV_NEXT_CHECK holds the next try back to expiry (or for
+# good after it), as the program itself does after a declined or failed refresh.
+__awsenv_hold() {
+    __awsenv_active || \builtin return 0
+    \builtin local __awsenv_time
+    __awsenv_now
+    if (( 10#$AWSENV_EXPIRES > __awsenv_time )); then
+        \builtin export AWSENV_NEXT_CHECK=$AWSENV_EXPIRES
+    else
+        \builtin export AWSENV_NEXT_CHECK=9999999999
+    fi
+}
+
 __awsenv_eval() {
     \builtin local __awsenv_out __awsenv_rc __awsenv_win
+    if [[ "${1-}" == refresh ]]; then
+        __awsenv_hold
+    fi
     # A function-local trap (localtraps) puts the caller's INT trap back on return.
     \builtin setopt localoptions localtraps
     __awsenv_window

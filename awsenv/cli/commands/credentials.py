@@ -12,6 +12,7 @@ from ...core import environ
 from ...core.config import AwsConfig
 from ...core.creds import Credentials, format_ttl, rfc3339
 from ...core.errors import AwsenvError, Unsupported, UsageError
+from ...core.settings import MIN_TTL, NEVER, env_number, refresh_window, setting
 from ...session.resolver import Request, Resolver
 from .common import emit, target_shell
 
@@ -290,9 +291,6 @@ def _exec_served(args, command: list[str]) -> int:
     return code if code >= 0 else 128 - code
 
 
-NEVER = 9999999999  # AWSENV_NEXT_CHECK: nothing more to do for these credentials
-
-
 def cmd_refresh(args) -> None:
     """Renew the active credentials in place; run by the prompt hook when they have
     less than AWSENV_REFRESH_WINDOW seconds left. Silent when a cached MFA session
@@ -300,7 +298,6 @@ def cmd_refresh(args) -> None:
     only says so (warn). A declined or failed refresh is not retried before expiry,
     and once more after it."""
     from ...core.errors import Cancelled
-    from ...core.settings import env_seconds
 
     shell = target_shell(args)
     state = active()
@@ -311,7 +308,7 @@ def cmd_refresh(args) -> None:
         _refresh_served(shell, state, mode)
         return
     profile, expires = state["profile"], state["expires_epoch"]
-    window = env_seconds("AWSENV_REFRESH_WINDOW", 600)
+    window = refresh_window()
     left = expires - int(time.time())
     when = f"expire in {format_ttl(left)}" if left > 0 else "have expired"
     request = Request(profile, min_ttl=window + 60, prompt=mode == "prompt", note=f"the credentials of {profile} {when}")
@@ -341,7 +338,7 @@ def cmd_refresh(args) -> None:
     plan = environ.use_plan(creds, profile, None, without_region, adhoc)
     if creds.expiration is not None and creds.ttl() <= window:
         # A role capped below the window: renew it once per lifetime, not every prompt.
-        plan.append(("AWSENV_NEXT_CHECK", str(creds.expiration - env_seconds("AWSENV_MIN_TTL", 300))))
+        plan.append(("AWSENV_NEXT_CHECK", str(creds.expiration - setting("AWSENV_MIN_TTL", MIN_TTL))))
     emit(shell.render(plan))
     if creds.access_key_id != os.environ.get("AWS_ACCESS_KEY_ID"):
         left_now = "" if creds.expiration is None else f" ({format_ttl(creds.ttl())} left)"
@@ -352,7 +349,6 @@ def _refresh_served(shell, state: dict, mode: str) -> None:
     """Server mode: the agent renews the role; the hook renews what it renews from (the
     MFA session, asking for a code) and repairs the endpoint after the agent died."""
     from ...core.errors import Cancelled
-    from ...core.settings import refresh_window
     from ...session.resolver import SOURCE_MIN_TTL
 
     profile, expires = state["profile"], state["expires_epoch"]
@@ -380,30 +376,21 @@ def _refresh_served(shell, state: dict, mode: str) -> None:
     act_by = int(dict(plan)["AWSENV_EXPIRES"] or 0)  # server_plan always sets it
     if act_by - time.time() <= window:
         # What the user renews is capped below the window: once per lifetime.
-        plan.append(("AWSENV_NEXT_CHECK", str(act_by - refresh_min_ttl())))
+        plan.append(("AWSENV_NEXT_CHECK", str(act_by - setting("AWSENV_MIN_TTL", MIN_TTL))))
     emit(shell.render(plan))
-
-
-def refresh_min_ttl() -> int:
-    from ...core.settings import env_seconds
-
-    try:
-        return env_seconds("AWSENV_MIN_TTL", 300)
-    except AwsenvError:
-        return 300
 
 
 # status / whoami ----------------------------------------------------------------
 def active() -> dict | None:
     profile = os.environ.get("AWSENV_PROFILE")
-    expires = os.environ.get("AWSENV_EXPIRES", "")
-    if not profile or not (expires.isascii() and expires.isdigit()) or len(expires) > 12:
+    expires = env_number("AWSENV_EXPIRES")
+    if not profile or expires is None:
         return None
-    left = int(expires) - int(time.time())
+    left = expires - int(time.time())
     return {
         "profile": profile,
-        "expires": rfc3339(int(expires)),
-        "expires_epoch": int(expires),
+        "expires": rfc3339(expires),
+        "expires_epoch": expires,
         "seconds_left": max(left, 0),
         "expired": left <= 0,
         "access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", ""),

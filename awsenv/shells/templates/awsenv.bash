@@ -17,14 +17,14 @@ __awsenv_now() {
 # Numbers from the environment are checked before arithmetic: bash evaluates a
 # variable's value as an expression, and `a[$(cmd)]` would run cmd.
 __awsenv_window() {
-    __awsenv_win=600
-    if [[ -n "${AWSENV_REFRESH_WINDOW-}" && "${AWSENV_REFRESH_WINDOW-}" != *[!0-9]* && ${#AWSENV_REFRESH_WINDOW} -le 12 ]]; then
+    __awsenv_win=__AWSENV_WINDOW__
+    if [[ -n "${AWSENV_REFRESH_WINDOW-}" && "${AWSENV_REFRESH_WINDOW-}" != *[!0-9]* && ${#AWSENV_REFRESH_WINDOW} -le __AWSENV_DIGITS__ ]]; then
         __awsenv_win=$((10#$AWSENV_REFRESH_WINDOW))
     fi
 }
 
 __awsenv_active() {
-    [[ -n "${AWSENV_PROFILE-}" && -n "${AWSENV_EXPIRES-}" && "${AWSENV_EXPIRES-}" != *[!0-9]* && ${#AWSENV_EXPIRES} -le 12 ]]
+    [[ -n "${AWSENV_PROFILE-}" && -n "${AWSENV_EXPIRES-}" && "${AWSENV_EXPIRES-}" != *[!0-9]* && ${#AWSENV_EXPIRES} -le __AWSENV_DIGITS__ ]]
 }
 
 # Sets __awsenv_segment; prints nothing, so the hook needs no command substitution.
@@ -72,7 +72,7 @@ __awsenv_due() {
     \builtin local __awsenv_time __awsenv_win
     __awsenv_now
     if [[ -n "${AWSENV_NEXT_CHECK-}" ]]; then
-        [[ "$AWSENV_NEXT_CHECK" != *[!0-9]* && ${#AWSENV_NEXT_CHECK} -le 12 ]] || \builtin return 1
+        [[ "$AWSENV_NEXT_CHECK" != *[!0-9]* && ${#AWSENV_NEXT_CHECK} -le __AWSENV_DIGITS__ ]] || \builtin return 1
         ((__awsenv_time >= 10#$AWSENV_NEXT_CHECK))
         \builtin return
     fi
@@ -99,11 +99,28 @@ __awsenv_run() {
     AWSENV_REFRESH_WINDOW=$__awsenv_win AWSENV_REFRESH=${AWSENV_REFRESH-prompt} __AWSENV_EXE__ "$@" --shell bash
 }
 
+# A refresh that is killed or crashes must not be asked for again at every prompt: until
+# its statements replace it, AWSENV_NEXT_CHECK holds the next try back to expiry (or for
+# good after it), as the program itself does after a declined or failed refresh.
+__awsenv_hold() {
+    __awsenv_active || \builtin return 0
+    \builtin local __awsenv_time
+    __awsenv_now
+    if ((10#$AWSENV_EXPIRES > __awsenv_time)); then
+        \builtin export AWSENV_NEXT_CHECK=$AWSENV_EXPIRES
+    else
+        \builtin export AWSENV_NEXT_CHECK=__AWSENV_NEVER__
+    fi
+}
+
 # Runs the real program and evaluates its statements with Ctrl-C ignored, so an
 # interrupt can't leave half of them applied (direnv's trap). The program itself
 # answers Ctrl-C at its MFA question. It prints nothing on failure.
 __awsenv_eval() {
     \builtin local __awsenv_out __awsenv_rc __awsenv_trap
+    if [[ "${1-}" == refresh ]]; then
+        __awsenv_hold
+    fi
     __awsenv_trap=$(\builtin trap -p INT)
     \builtin trap '' INT
     # Only this shell ignores Ctrl-C: the program gets the default back, so a slow

@@ -9,14 +9,14 @@
 
 function __awsenv_active
     set -q AWSENV_PROFILE[1]; and test -n "$AWSENV_PROFILE"
-    and string match -qr '^[0-9]+$' -- "$AWSENV_EXPIRES"
+    and string match -qr '^[0-9]{1,__AWSENV_DIGITS__}$' -- "$AWSENV_EXPIRES"
 end
 
 function __awsenv_window
-    if string match -qr '^[0-9]+$' -- "$AWSENV_REFRESH_WINDOW"
+    if string match -qr '^[0-9]{1,__AWSENV_DIGITS__}$' -- "$AWSENV_REFRESH_WINDOW"
         echo $AWSENV_REFRESH_WINDOW
     else
-        echo 600
+        echo __AWSENV_WINDOW__
     end
 end
 
@@ -24,7 +24,7 @@ end
 function awsenv_prompt
     __awsenv_active; or return 0
     set -l now $argv[1]
-    string match -qr '^[0-9]+$' -- "$now"; or set now (command date +%s)
+    string match -qr '^[0-9]{1,__AWSENV_DIGITS__}$' -- "$now"; or set now (command date +%s)
     set -l left (math $AWSENV_EXPIRES - $now)
     if test $left -le 0
         printf '%s expired\n' $AWSENV_PROFILE
@@ -58,12 +58,12 @@ function __awsenv_due
     set -l now $__awsenv_now
     test "$AWSENV_REFRESH" != off; or return 1
     if set -q AWSENV_NEXT_CHECK
-        string match -qr '^[0-9]+$' -- "$AWSENV_NEXT_CHECK"; or return 1
+        string match -qr '^[0-9]{1,__AWSENV_DIGITS__}$' -- "$AWSENV_NEXT_CHECK"; or return 1
         test $now -ge $AWSENV_NEXT_CHECK
         return
     end
     # Server mode: a dead agent took the endpoint with it; a refresh repairs it.
-    if string match -qr '^[0-9]+$' -- "$AWSENV_SERVED"
+    if string match -qr '^[0-9]{1,__AWSENV_DIGITS__}$' -- "$AWSENV_SERVED"
         if test -r /proc/self/stat
             # /proc tells a zombie from a live agent, with a builtin read.
             test -r /proc/$AWSENV_SERVED/stat; or return 0
@@ -88,7 +88,22 @@ end
 # Runs the real program and sources its statements. An INT handler keeps fish from
 # cancelling this function when Ctrl-C answers the MFA question, so what the program
 # prints then (it remembers that it asked) is applied. It prints nothing on failure.
+# A refresh that is killed or crashes must not be asked for again at every prompt: until
+# its statements replace it, AWSENV_NEXT_CHECK holds the next try back to expiry (or for
+# good after it), as the program itself does after a declined or failed refresh.
+function __awsenv_hold
+    __awsenv_active; or return 0
+    if test $AWSENV_EXPIRES -gt (command date +%s)
+        set -gx AWSENV_NEXT_CHECK $AWSENV_EXPIRES
+    else
+        set -gx AWSENV_NEXT_CHECK __AWSENV_NEVER__
+    end
+end
+
 function __awsenv_eval
+    if test "$argv[1]" = refresh
+        __awsenv_hold
+    end
     function __awsenv_ignore_int --on-signal INT
     end
     set -l out (__awsenv_run $argv | string collect)

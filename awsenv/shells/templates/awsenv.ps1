@@ -13,7 +13,7 @@ function global:__awsenv_now {
 }
 
 function global:__awsenv_number($value) {
-    if ("$value" -match '^[0-9]{1,12}$') {
+    if ("$value" -match '^[0-9]{1,__AWSENV_DIGITS__}$') {
         return [long]$value
     }
     return $null
@@ -22,7 +22,7 @@ function global:__awsenv_number($value) {
 function global:__awsenv_window {
     $window = __awsenv_number $env:AWSENV_REFRESH_WINDOW
     if ($null -eq $window) {
-        return 600
+        return __AWSENV_WINDOW__
     }
     return $window
 }
@@ -75,10 +75,19 @@ function global:__awsenv_due {
         $next = __awsenv_number $env:AWSENV_NEXT_CHECK
         return ($null -ne $next -and $now -ge $next)
     }
-    # Server mode: a dead agent took the endpoint with it; a refresh repairs it.
+    # Server mode: a dead agent took the endpoint with it; a refresh repairs it. Where
+    # /proc exists it tells a zombie from a live agent, as in the other shells.
     $agent = __awsenv_number $env:AWSENV_SERVED
-    if ($null -ne $agent -and -not (Get-Process -Id $agent -ErrorAction Ignore)) {
-        return $true
+    if ($null -ne $agent) {
+        if (Test-Path -LiteralPath '/proc/self/stat') {
+            $stat = Get-Content -LiteralPath "/proc/$agent/stat" -Raw -ErrorAction Ignore
+            if (-not $stat -or $stat -match '\) Z') {
+                return $true
+            }
+        }
+        elseif (-not (Get-Process -Id $agent -ErrorAction Ignore)) {
+            return $true
+        }
     }
     return (($expires - $now) -lt (__awsenv_window))
 }
@@ -118,7 +127,7 @@ function global:__awsenv_eval([string[]] $argv) {
             $env:AWSENV_NEXT_CHECK = "$expires"
         }
         else {
-            $env:AWSENV_NEXT_CHECK = '9999999999'
+            $env:AWSENV_NEXT_CHECK = '__AWSENV_NEVER__'
         }
     }
     $out = __awsenv_run ($argv + @('--shell', 'pwsh'))
