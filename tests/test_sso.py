@@ -819,6 +819,11 @@ def test_doctor_reports_plaintext_tokens_unrenewable_sessions_and_missing_sessio
 [sso-session short]
 sso_start_url = {START_URL}
 sso_region = {REGION}
+sso_registration_scopes = codewhisperer:completions
+
+[sso-session bare]
+sso_start_url = {START_URL}
+sso_region = {REGION}
 
 [profile orphan]
 sso_session = gone
@@ -833,6 +838,7 @@ sso_role_name = ReadOnly
     assert sorted(f["message"].split()[0] for f in plaintext) == sorted(str(p) for p in cache.iterdir())
     assert ("sso-no-refresh", "sso-session short") in found and ("sso-no-refresh", "legacy") in found
     assert ("sso-no-refresh", "sso-session corp") not in found
+    assert ("sso-no-refresh", "sso-session bare") not in found, "no scopes: sso:account:access, as the AWS CLI"
     assert ("sso-session", "orphan") in found
     assert not {p for c, p in found if c in ("missing-key", "no-mfa") and p in ("sandbox", "legacy")}
     world.ok("import", "--delete-plaintext")
