@@ -185,7 +185,7 @@ def authorize(portal: Portal, registration: dict, terminal, open_browser: Callab
                      f"(SSH, WSL), run `{hint} --use-device-code`")
         if open_browser is None or hand_over(url, open_browser) != FETCHED:
             terminal.say(f"awsenv: open this URL in a browser on this machine: {url}")
-        code = _code(listener, portal, hint, timeout)
+        code = wait_for_code(listener, portal, hint, timeout)
     finally:
         listener.close()
     try:
@@ -200,7 +200,7 @@ def authorize(portal: Portal, registration: dict, terminal, open_browser: Callab
         raise
 
 
-def _code(listener: Callback, portal: Portal, hint: str, timeout: float) -> str:
+def wait_for_code(listener: Callback, portal: Portal, hint: str, timeout: float) -> str:
     try:
         return listener.wait(timeout)
     except Denied as err:

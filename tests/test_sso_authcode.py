@@ -275,7 +275,7 @@ def test_the_listener_binds_loopback_takes_one_redirect_with_its_state_and_times
         port = int(CALLBACK.fullmatch(listener.redirect_uri).group(1))
         started = time.monotonic()
         with pytest.raises(SsoError) as late:
-            ssoauth._code(listener, corp, "awsenv sso login corp", 0.3)
+            ssoauth.wait_for_code(listener, corp, "awsenv sso login corp", 0.3)
         assert time.monotonic() - started < 3 and "within 0.3 s" in str(late.value)
         assert "--use-device-code" in str(late.value) and "\n" not in str(late.value)
         assert get(f"http://127.0.0.1:{port}/favicon.ico") == 404
@@ -302,7 +302,7 @@ def test_the_listener_binds_loopback_takes_one_redirect_with_its_state_and_times
     try:
         get(listener.redirect_uri + "?error=access_denied&state=s")
         with pytest.raises(SsoError) as denied:
-            ssoauth._code(listener, corp, "awsenv sso login corp", 1)
+            ssoauth.wait_for_code(listener, corp, "awsenv sso login corp", 1)
         assert str(denied.value) == "the sign-in to sso-session corp was denied in the browser"
     finally:
         listener.close()
