@@ -10,10 +10,22 @@ token and its expiry, and that a client polls no faster than the interval it was
 
 The verification page is `/device?user_code=...`: visiting it is the person at the
 browser approving the sign-in (or denying it, when `deny` is set).
+
+The authorization-code grant with PKCE (the AWS CLI's default since 2.22) has the page
+`/authorize`, which the model does not describe; its query is the one botocore's
+`SSOTokenFetcherAuth` sends. Visiting it is the person approving (or denying): it
+redirects to the client's loopback `redirect_uri` with `code` and `state` (or `error`).
+It redirects only to a URI the client registered, where a registered
+`http://127.0.0.1/...` without a port takes any port (RFC 8252 §7.3). CreateToken then
+checks the code (once, in time, for that client and that redirect URI) and that the
+SHA-256 of the `codeVerifier` is the S256 challenge (RFC 7636).
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 import secrets
 import threading
 import time
@@ -25,6 +37,9 @@ START_URL = "https://example.awsapps.com/start"
 REGION = "eu-west-1"
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 REFRESH_GRANT = "refresh_token"
+AUTH_GRANT = "authorization_code"
+CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")  # base64url of a SHA-256, unpadded
+VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")  # RFC 7636 §4.1
 REFRESH_SCOPE = "sso:account:access"
 # account id -> (account name, roles the signed-in user is assigned)
 ACCOUNTS = {
@@ -59,6 +74,8 @@ class SsoServer:
     device_ttl: int = 600
     interval: int = 1
     deny: bool = False  # the person at the browser refuses
+    code_ttl: int = 600  # authorization codes
+    redirect_state: str | None = None  # the authorize page sends back this state instead of the client's
     slow_down_once: bool = False  # answer the first poll with SlowDownException
     start_urls: tuple = (START_URL,)
     accounts: dict = field(default_factory=lambda: dict(ACCOUNTS))  # what the portal lists
@@ -71,6 +88,7 @@ class SsoServer:
         self.lock = threading.Lock()
         self.clients: dict[str, dict] = {}
         self.devices: dict[str, Device] = {}
+        self.codes: dict[str, dict] = {}
         self.tokens: dict[str, dict] = {}
         self.refresh_tokens: dict[str, dict] = {}
         self.role_keys: list[str] = []
@@ -161,6 +179,7 @@ class SsoServer:
             ("GET", "/assignment/roles"): self.list_account_roles,
             ("POST", "/logout"): self.logout,
             ("GET", "/device"): self.verification_page,
+            ("GET", "/authorize"): self.authorize_page,
         }
         route = routes.get((method, parts.path))
         if route is None:
@@ -171,6 +190,8 @@ class SsoServer:
                 raise Refusal(400, "InvalidRequestException", "the body is not a JSON object")
             with self.lock:
                 status, answer = route(body, query, request.headers)
+            if status == 302:
+                return self._redirect(request, answer)
         except ValueError:
             return self._send(request, 400, {"error": "invalid_request", "error_description": "not JSON"},
                               "InvalidRequestException")
@@ -179,6 +200,13 @@ class SsoServer:
                       else {"message": err.description})
             return self._send(request, err.status, detail, err.code)
         self._send(request, status, answer)
+
+    @staticmethod
+    def _redirect(request, location: str) -> None:
+        request.send_response(302)
+        request.send_header("Location", location)
+        request.send_header("Content-Length", "0")
+        request.end_headers()
 
     @staticmethod
     def _send(request, status: int, answer, error_type: str | None = None) -> None:
@@ -206,11 +234,25 @@ class SsoServer:
         scopes = body.get("scopes") or []
         if not isinstance(scopes, list):
             raise Refusal(400, "InvalidScopeException", "scopes is a list")
+        grants = body.get("grantTypes")
+        detail = {"scopes": scopes, "clientName": body["clientName"]}
+        if grants is not None:
+            redirects = body.get("redirectUris") or []
+            detail.update(grantTypes=grants, redirectUris=redirects, issuerUrl=body.get("issuerUrl"))
+            if not isinstance(grants, list) or not set(grants) <= {AUTH_GRANT, REFRESH_GRANT, DEVICE_GRANT}:
+                raise Refusal(400, "UnsupportedGrantTypeException", "unknown grant type")
+            if AUTH_GRANT in grants:
+                if not redirects or not all(isinstance(r, str) and r.startswith("http://127.0.0.1") for r in redirects):
+                    raise Refusal(400, "InvalidRedirectUriException", "a loopback redirect URI is required")
+                if body.get("issuerUrl") not in self.start_urls:
+                    raise Refusal(400, "InvalidRequestException", "the issuer URL is not an IAM Identity Center portal")
         client_id = f"client-{secrets.token_hex(8)}"
         secret = self.new_secret("clientsecret-")
         now = int(time.time())
-        self.clients[client_id] = {"secret": secret, "expires": now + 90 * 86400, "scopes": scopes}
-        self.calls.append(("RegisterClient", {"scopes": scopes, "clientName": body["clientName"]}))
+        self.clients[client_id] = {"secret": secret, "expires": now + 90 * 86400, "scopes": scopes,
+                                   "grants": grants, "redirects": body.get("redirectUris") or [],
+                                   "issuer": body.get("issuerUrl")}
+        self.calls.append(("RegisterClient", detail))
         return 200, {"clientId": client_id, "clientSecret": secret, "clientIdIssuedAt": now,
                      "clientSecretExpiresAt": now + 90 * 86400}
 
@@ -233,6 +275,10 @@ class SsoServer:
         grant = body.get("grantType")
         self.calls.append(("CreateToken", {"grantType": grant}))
         client = self._client(body)
+        if client["grants"] is not None and grant not in client["grants"]:
+            raise Refusal(400, "UnauthorizedClientException", f"the client was not registered for {grant!r}")
+        if grant == AUTH_GRANT:
+            return 200, self._code_grant(body)
         if grant == DEVICE_GRANT:
             return 200, self._device_grant(body, client)
         if grant == REFRESH_GRANT:
@@ -273,6 +319,58 @@ class SsoServer:
             self.refresh_tokens[refresh] = {"client_id": client_id, "start_url": start_url}
             answer["refreshToken"] = refresh
         return answer
+
+    def _code_grant(self, body: dict) -> dict:
+        held = self.codes.pop(body.get("code") or "", None)  # a code works once, right or wrong
+        if held is None or held["client_id"] != body["clientId"]:
+            raise Refusal(400, "InvalidGrantException", "unknown or used authorization code")
+        if held["expires"] < time.time():
+            raise Refusal(400, "InvalidGrantException", "the authorization code has expired")
+        if body.get("redirectUri") != held["redirect_uri"]:
+            raise Refusal(400, "InvalidGrantException", "redirectUri is not the one the code was issued to")
+        verifier = body.get("codeVerifier") or ""
+        if not VERIFIER.fullmatch(verifier):
+            raise Refusal(400, "InvalidGrantException", "codeVerifier is missing or malformed")
+        digest = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).decode().rstrip("=")
+        if not secrets.compare_digest(digest, held["challenge"]):
+            raise Refusal(400, "InvalidGrantException", "PKCE verification failed")
+        return self._issue(body["clientId"], held["start_url"], self.clients[body["clientId"]]["scopes"])
+
+    @staticmethod
+    def _registered(redirect: str, registered: list) -> bool:
+        asked = urllib.parse.urlsplit(redirect)
+        for uri in registered:
+            known = urllib.parse.urlsplit(uri)
+            loopback_any_port = known.port is None and known.hostname == "127.0.0.1"
+            if (asked.scheme, asked.hostname, asked.path, asked.query) == (
+                    known.scheme, known.hostname, known.path, known.query) and (
+                    loopback_any_port or asked.port == known.port):
+                return True
+        return False
+
+    def authorize_page(self, _body, query: dict, _headers):
+        """The person at the browser, asked by the portal to let the client in."""
+        client = self.clients.get(query.get("client_id", ""))
+        redirect = query.get("redirect_uri", "")
+        self.calls.append(("Authorize", {"clientId": query.get("client_id"), "scopes": query.get("scopes"),
+                                         "redirectUri": redirect}))
+        if client is None or AUTH_GRANT not in (client["grants"] or []):
+            return 400, "unknown client, or not registered for the authorization code"
+        if not self._registered(redirect, client["redirects"]):
+            return 400, "redirect_uri is not one the client registered"  # never redirect there
+        state = query.get("state", "") if self.redirect_state is None else self.redirect_state
+        if self.deny:
+            where = {"error": "access_denied", "error_description": "The user denied the request", "state": state}
+        elif query.get("response_type") != "code" or query.get("code_challenge_method") != "S256" \
+                or not CHALLENGE.fullmatch(query.get("code_challenge", "")):
+            where = {"error": "invalid_request", "state": state}
+        else:
+            code = self.new_secret("authcode-")
+            self.codes[code] = {"client_id": query["client_id"], "redirect_uri": redirect,
+                                "challenge": query["code_challenge"], "start_url": client["issuer"],
+                                "expires": time.time() + self.code_ttl}
+            where = {"code": code, "state": state}
+        return 302, f"{redirect}?{urllib.parse.urlencode(where)}"
 
     def verification_page(self, _body, query: dict, _headers):
         device = next((d for d in self.devices.values() if d.user_code == query.get("user_code")), None)

@@ -1,10 +1,13 @@
-"""IAM Identity Center (issue 10): sign-in through the OIDC device flow against the
-stand-in (tests/sso_server.py), tokens in the real keyring, role credentials in every
-command, the prompt hook in a real shell, logout, import, profiles and doctor.
+"""IAM Identity Center (issue 10): sign-in against the stand-in (tests/sso_server.py),
+tokens in the real keyring, role credentials in every command, the prompt hook in a real
+shell, logout, import, profiles and doctor. The authorization-code sign-in itself is
+test_sso_authcode.py's; here it is the way in, and the device flow is `--use-device-code`.
 
 STS stays on moto; `sso` and `sso-oidc` go to the stand-in through
 AWS_ENDPOINT_URL_SSO and AWS_ENDPOINT_URL_SSO_OIDC. The person at the browser is a
-BROWSER script that visits the verification URL, which approves the sign-in."""
+BROWSER script that visits the page it is given and follows its redirects: the device
+flow's verification URL, which approves the sign-in, or awsenv's one-shot address of the
+authorize page, which approves and redirects to awsenv's loopback listener."""
 from __future__ import annotations
 
 import hashlib
@@ -211,8 +214,8 @@ def one_line(done) -> str:
     return lines[0]
 
 
-def test_sign_in_is_the_device_flow_and_the_tokens_go_to_the_keyring(world, sso):
-    done = world.ok("sso", "login", "corp")
+def test_the_device_flow_signs_in_with_use_device_code_and_the_tokens_go_to_the_keyring(world, sso):
+    done = world.ok("sso", "login", "corp", "--use-device-code")
     assert done.stdout == ""  # the browser's chatter went to stderr, not to stdout
     ops = sso.server.operations()
     assert ops == ["RegisterClient", "StartDeviceAuthorization", "VisitVerificationPage", "CreateToken"]
@@ -224,6 +227,7 @@ def test_sign_in_is_the_device_flow_and_the_tokens_go_to_the_keyring(world, sso)
     assert item["startUrl"] == START_URL and item["region"] == REGION
     assert item["registration"]["clientSecret"] in sso.server.issued
     assert item["token"]["accessToken"] in sso.server.issued and item["token"]["refreshToken"] in sso.server.issued
+    assert "grantTypes" not in item["registration"] and "grantTypes" not in sso.server.calls[0][1]
 
     env = use(world, "sandbox")
     assert env["AWS_ACCESS_KEY_ID"] == sso.server.role_keys[-1]
@@ -240,7 +244,7 @@ def test_one_sign_in_serves_every_profile_of_the_session(world, sso):
     first = use(world, "sandbox")
     second = use(world, "sandbox-ro")
     assert first["AWS_ACCESS_KEY_ID"] != second["AWS_ACCESS_KEY_ID"]
-    assert sso.server.operations().count("StartDeviceAuthorization") == 1
+    assert sso.server.operations().count("Authorize") == 1
     assert sso.server.operations()[-2:] == ["GetRoleCredentials", "GetRoleCredentials"]
     sso.server.calls.clear()
     assert use(world, "sandbox")["AWS_ACCESS_KEY_ID"] == first["AWS_ACCESS_KEY_ID"]
@@ -248,7 +252,7 @@ def test_one_sign_in_serves_every_profile_of_the_session(world, sso):
     assert sso.server.operations() == [], "cached role credentials are reused, from the agent or the keyring"
     world.ok("sso", "login", "sandbox-ro")  # a profile names its session's sign-in
     assert "RegisterClient" not in sso.server.operations(), "the registration is reused"
-    assert sso.server.operations().count("StartDeviceAuthorization") == 1
+    assert sso.server.operations().count("Authorize") == 1
 
 
 def test_polling_honours_the_interval_pending_and_slow_down(world, sso):
@@ -256,7 +260,7 @@ def test_polling_honours_the_interval_pending_and_slow_down(world, sso):
     # The first poll is told to slow down, the second that the sign-in is pending.
     approver = sso.server.approve_after_polls(2)
     try:
-        done = world.ok("sso", "login", "corp", "--no-browser")
+        done = world.ok("sso", "login", "corp", "--no-browser", "--use-device-code")
     finally:
         approver.set()
     assert sso.browsed() == [] and "/device?user_code=" in done.stderr
@@ -390,11 +394,12 @@ def test_a_start_url_that_does_not_answer(world, sso):
     assert f"refused the sign-in to {START_URL}" in one_line(done) and "InvalidRequestException" in done.stderr
 
 
-def test_the_user_denies_access_in_the_browser(world, sso):
+@pytest.mark.parametrize("flow", [[], ["--use-device-code"]], ids=["auth-code", "device-code"])
+def test_the_user_denies_access_in_the_browser(world, sso, flow):
     sso.server.deny = True
-    done = world.run("sso", "login", "corp")
-    assert done.returncode == 1 and done.stdout == ""
-    assert "denied in the browser" in done.stderr.splitlines()[-1]
+    done = world.run("sso", "login", "corp", *flow)
+    assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == "awsenv: the sign-in to sso-session corp was denied in the browser"
     assert "token" not in sso.keyring_item()
     done = world.run("use", "sandbox", "--shell", "bash")
     assert done.returncode == 1 and done.stdout == ""
@@ -402,7 +407,7 @@ def test_the_user_denies_access_in_the_browser(world, sso):
 
 def test_a_device_code_that_expired_before_approval(world, sso):
     sso.server.device_ttl = 2
-    done = world.run("sso", "login", "corp", "--no-browser")
+    done = world.run("sso", "login", "corp", "--no-browser", "--use-device-code")
     assert done.returncode == 1 and done.stdout == ""
     assert "expired before it was approved" in done.stderr.splitlines()[-1]
     assert sso.server.violations == []
@@ -490,7 +495,7 @@ def test_hook_sign_in_skipped_with_an_empty_answer_until_expiry(world, sso, term
         t.run("")
     assert SIGN_IN_QUESTION not in t.output[mark:]
     assert t.value("AWS_ACCESS_KEY_ID") == key and 0 < t.number("AWSENV_EXPIRES") - now() <= 900
-    assert len(sso.browsed()) == 1 and sso.server.operations().count("StartDeviceAuthorization") == 1
+    assert len(sso.browsed()) == 1 and sso.server.operations().count("Authorize") == 1
 
 
 def test_refresh_warn_says_a_sign_in_is_needed_and_opens_no_browser(world, sso):
@@ -515,7 +520,7 @@ def test_refresh_warn_says_a_sign_in_is_needed_and_opens_no_browser(world, sso):
     assert SIGN_IN_QUESTION not in output and "cannot refresh sandbox" in output, output
     assert "awsenv sso login corp" in output, output
     assert re.search(r"export AWSENV_NEXT_CHECK='\d+';", output), "warned once, not on every prompt"
-    assert "StartDeviceAuthorization" not in sso.server.operations() and len(sso.browsed()) == 1
+    assert {"Authorize", "StartDeviceAuthorization"}.isdisjoint(sso.server.operations()) and len(sso.browsed()) == 1
 
 
 # 4c. the agent renews them; the endpoint serves them --------------------------------------------
@@ -812,6 +817,11 @@ def test_doctor_reports_plaintext_tokens_unrenewable_sessions_and_missing_sessio
 [sso-session short]
 sso_start_url = {START_URL}
 sso_region = {REGION}
+sso_registration_scopes = codewhisperer:completions
+
+[sso-session bare]
+sso_start_url = {START_URL}
+sso_region = {REGION}
 
 [profile orphan]
 sso_session = gone
@@ -826,6 +836,7 @@ sso_role_name = ReadOnly
     assert sorted(f["message"].split()[0] for f in plaintext) == sorted(str(p) for p in cache.iterdir())
     assert ("sso-no-refresh", "sso-session short") in found and ("sso-no-refresh", "legacy") in found
     assert ("sso-no-refresh", "sso-session corp") not in found
+    assert ("sso-no-refresh", "sso-session bare") not in found, "no scopes: sso:account:access, as the AWS CLI"
     assert ("sso-session", "orphan") in found
     assert not {p for c, p in found if c in ("missing-key", "no-mfa") and p in ("sandbox", "legacy")}
     world.ok("import", "--delete-plaintext")

@@ -1,12 +1,14 @@
-"""IAM Identity Center (SSO): the OIDC device sign-in, its tokens in the keyring, and role
-credentials from them.
+"""IAM Identity Center (SSO): sign-ins, their tokens in the keyring, and role credentials
+from them.
 
 A sign-in belongs to a portal (an `[sso-session]`, or a legacy profile's start URL) and
-is shared by every profile that names it. The keyring item `sso:NAME` holds the client
-registration (reused until it expires) and the access and refresh tokens; nothing goes
-to ~/.aws/sso/cache. An expired access token is renewed with the refresh token when the
-session's scopes include `sso:account:access`; only when that fails does the user sign
-in again. botocore is reached through `sts`, the one module that talks to AWS.
+is shared by every profile that names it. A new sign-in is the authorization code with
+PKCE (ssoauth.py) for an sso-session, the OIDC device flow for the legacy form or on
+request. The keyring item `sso:NAME` holds the client registration (reused until it
+expires) and the access and refresh tokens; nothing goes to ~/.aws/sso/cache. An
+expired access token is renewed with the refresh token when the registration's scopes
+include `sso:account:access`; only when that fails does the user sign in again.
+botocore is reached through `sts`, the one module that talks to AWS.
 """
 from __future__ import annotations
 
@@ -38,6 +40,11 @@ SLOW_DOWN = 5  # RFC 8628: after slow_down, poll 5 s less often
 ACCOUNT_ID = re.compile(r"[0-9]{12}")
 ROLE_NAME = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
 ACCOUNT_NAME = re.compile(r"[^\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]{0,128}")
+# Tokens, client ids and secrets go to the keyring and into headers: visible ASCII (AWS's
+# are base64 joined by `:`), bounded. Lifetimes are whole seconds within what Identity
+# Center allows a session (90 days).
+OPAQUE = re.compile(r"[\x21-\x7e]{1,16384}")
+MAX_LIFETIME = 90 * 86400
 
 
 def login_hint(portal: Portal, profile: str) -> str:
@@ -76,7 +83,13 @@ class SignIn:
         self.vault.set_sso(portal.name, doc)
 
     def _token_entry(self, answer: dict, old_refresh: str | None) -> dict:
-        entry = {"accessToken": answer["accessToken"], "expiresAt": int(self.clock()) + int(answer.get("expiresIn") or 0)}
+        _check(answer, "CreateToken", "accessToken")
+        if answer.get("refreshToken") is not None:
+            _check(answer, "CreateToken", "refreshToken")
+        lifetime = answer.get("expiresIn")
+        if type(lifetime) is not int or not 0 < lifetime <= MAX_LIFETIME:
+            raise SsoError("IAM Identity Center answered CreateToken with an expiresIn that is not a lifetime; nothing was stored")
+        entry = {"accessToken": answer["accessToken"], "expiresAt": int(self.clock()) + lifetime}
         refresh = answer.get("refreshToken") or old_refresh
         if refresh:
             entry["refreshToken"] = refresh
@@ -142,33 +155,53 @@ class SignIn:
             doc["token"]["expiresAt"] = 0
             self.save(portal, doc)
 
-    # the device sign-in ---------------------------------------------------------------
-    def _registration(self, portal: Portal, doc: dict) -> dict:
-        from . import sts
+    # a new sign-in ----------------------------------------------------------------------
+    def _registration(self, portal: Portal, doc: dict, auth_code: bool) -> dict:
+        """The stored client registration when it fits the flow (as the AWS CLI, a client
+        registered for the authorization code is not used for the device flow, nor the
+        other way round), else a new one."""
+        from . import ssoauth, sts
 
+        scopes = ssoauth.scopes(portal) if auth_code else portal.scopes
         registration = doc.get("registration")
-        if token_valid(registration, self.clock(), REGISTRATION_MARGIN) and tuple(registration.get("scopes", ())) == portal.scopes:
+        if (token_valid(registration, self.clock(), REGISTRATION_MARGIN) and tuple(registration.get("scopes", ())) == scopes
+                and (ssoauth.GRANT in registration.get("grantTypes", ())) == auth_code):
             return registration
-        answer = sts.register_client(portal.region, CLIENT_NAME, portal.scopes)
+        extra = {"grantTypes": list(ssoauth.GRANT_TYPES), "redirectUris": [ssoauth.REDIRECT_URI],
+                 "issuerUrl": portal.start_url} if auth_code else {}
+        answer = sts.register_client(portal.region, CLIENT_NAME, scopes, **extra)
+        _check(answer, "RegisterClient", "clientId", "clientSecret")
+        expires = answer.get("clientSecretExpiresAt")
+        if type(expires) is not int or not self.clock() < expires <= self.clock() + 10 * MAX_LIFETIME:
+            raise SsoError("IAM Identity Center answered RegisterClient with a clientSecretExpiresAt that is not a "
+                           "time to come; nothing was stored")
         doc["registration"] = {
             "clientId": answer["clientId"], "clientSecret": answer["clientSecret"],
-            "expiresAt": int(answer["clientSecretExpiresAt"]), "scopes": list(portal.scopes),
+            "expiresAt": expires, "scopes": list(scopes),
         }
+        if auth_code:
+            doc["registration"]["grantTypes"] = list(ssoauth.GRANT_TYPES)
         doc.pop("token", None)  # only the client that got a refresh token may use it
         self.save(portal, doc)
         return doc["registration"]
 
-    def login(self, portal: Portal, browser: bool = True) -> str:
-        """RegisterClient (or the stored registration), StartDeviceAuthorization, then
-        CreateToken polled until the person at the browser approves."""
+    def login(self, portal: Portal, browser: bool = True, device_code: bool = False) -> str:
+        """Sign in anew: the authorization code with PKCE for an sso-session, as the AWS
+        CLI does since 2.22; the device flow for the legacy form (the AWS CLI's choice
+        too) or with `device_code`. The registration is the stored one when it fits."""
         from . import sts
 
         doc = self.load(portal)
+        auth_code = portal.session and not device_code
         try:
-            registration = self._registration(portal, doc)
-            auth = sts.start_device_authorization(
-                portal.region, registration["clientId"], registration["clientSecret"], portal.start_url
-            )
+            registration = self._registration(portal, doc, auth_code)
+            if auth_code:
+                from .ssoauth import authorize
+
+                answer = authorize(portal, registration, self.terminal, open_browser if browser else None,
+                                   f"awsenv sso login {portal.name}")
+            else:
+                answer = self._device(portal, registration, browser)
         except sts.Unreachable:
             raise SsoError(
                 f"IAM Identity Center does not answer for the start URL {portal.start_url} in {portal.region}; "
@@ -181,17 +214,26 @@ class SignIn:
             raise SsoError(
                 f"IAM Identity Center refused the sign-in to {portal.start_url} in {portal.region} ({err.code})"
             ) from None
+        doc["token"] = self._token_entry(answer, None)
+        self.save(portal, doc)
+        self.terminal.say(f"awsenv: signed in to {portal.label}")
+        return doc["token"]["accessToken"]
+
+    def _device(self, portal: Portal, registration: dict, browser: bool) -> dict:
+        """StartDeviceAuthorization, then CreateToken polled until the person at the
+        browser approves."""
+        from . import sts
+
+        auth = sts.start_device_authorization(
+            portal.region, registration["clientId"], registration["clientSecret"], portal.start_url
+        )
         url = auth.get("verificationUriComplete") or auth["verificationUri"]
         self.terminal.say(
             f"awsenv: sign in to {portal.label}: open {url} and check that it shows the code {auth['userCode']}"
         )
         if browser and not open_browser(url):
             self.terminal.say("awsenv: could not open a browser; open the URL above yourself")
-        answer = self._poll(portal, registration, auth)
-        doc["token"] = self._token_entry(answer, None)
-        self.save(portal, doc)
-        self.terminal.say(f"awsenv: signed in to {portal.label}")
-        return doc["token"]["accessToken"]
+        return self._poll(portal, registration, auth)
 
     def _poll(self, portal: Portal, registration: dict, auth: dict) -> dict:
         from . import sts
@@ -285,6 +327,12 @@ class SignIn:
         except sts.SsoRefused:
             return False  # the portal had ended it already
         return True
+
+
+def _check(answer: dict, operation: str, *names: str) -> None:
+    for name in names:
+        if not isinstance(answer.get(name), str) or not OPAQUE.fullmatch(answer[name]):
+            raise SsoError(f"IAM Identity Center answered {operation} with a {name} that is not one; nothing was stored")
 
 
 # the profiles of a portal ------------------------------------------------------------------

@@ -280,12 +280,36 @@ def _unsigned(service: str, region: str, endpoints: Endpoints | None = None):
     return _portal_clients[key]
 
 
-def register_client(region: str, name: str, scopes: tuple) -> dict:
+def register_client(region: str, name: str, scopes: tuple, **auth_code) -> dict:
+    """`auth_code`: grantTypes, redirectUris and issuerUrl, for a client of the
+    authorization-code sign-in."""
     oidc = _unsigned("sso-oidc", region)
-    params: dict = {"clientName": name, "clientType": "public"}
+    params: dict = {"clientName": name, "clientType": "public", **auth_code}
     if scopes:
         params["scopes"] = list(scopes)
     return _sso_call("RegisterClient", oidc.register_client, **params)
+
+
+def oidc_base_url(region: str) -> str:
+    """Where sso-oidc is for `region`, as botocore resolves it (AWS_ENDPOINT_URL_SSO_OIDC,
+    FIPS, dual-stack): the base of the /authorize page, which the model does not
+    describe. A RegisterClient is built and stopped before it is sent, as the AWS CLI
+    finds it."""
+    from urllib.parse import urlsplit
+
+    from botocore.awsrequest import AWSResponse
+
+    oidc = client("sso-oidc", None, region, unsigned=True)
+    found: list[str] = []
+
+    def stop(params, **_kwargs):
+        parts = urlsplit(params["url"])
+        found.append(f"{parts.scheme}://{parts.netloc}")
+        return AWSResponse(None, 200, {}, None), {}
+
+    oidc.meta.events.register("before-call", stop)
+    oidc.register_client(clientName="awsenv", clientType="public")
+    return found[0]
 
 
 def start_device_authorization(region: str, client_id: str, secret: str, start_url: str) -> dict:

@@ -253,9 +253,11 @@ def sso_findings(config: AwsConfig) -> list[dict]:
         except AwsenvError as err:
             found.append(finding(f"sso-session {session}", "sso-session", "high", str(err)))
             continue
-        if REFRESH_SCOPE not in portal.scopes:
+        # No scopes at all is sso:account:access for the authorization-code sign-in (the
+        # AWS CLI's default): only scopes that leave it out cost the renewal.
+        if portal.scopes and REFRESH_SCOPE not in portal.scopes:
             found.append(finding(f"sso-session {session}", "sso-no-refresh", "medium",
-                                 f"[sso-session {session}] has no sso_registration_scopes = {REFRESH_SCOPE}: its "
+                                 f"[sso-session {session}]'s sso_registration_scopes leave out {REFRESH_SCOPE}: its "
                                  "sign-in cannot be renewed, so you sign in again each time it ends (8 hours by default)"))
     return found
 

@@ -227,9 +227,11 @@ def build_parser() -> Parser:
     sso.required = True
     p.commands = sso.choices
     session_help = "an sso-session, or a profile in the legacy form (default: the only one configured)"
-    q = sso.add_parser("login", help="sign in through the browser (OIDC device flow); tokens go to the keyring")
+    q = sso.add_parser("login", help="sign in through the browser (authorization code with PKCE); tokens go to the keyring")
     _completes(q.add_argument("name", metavar="SESSION|PROFILE", nargs="?", help=session_help), _sessions)
-    q.add_argument("--no-browser", action="store_true", help="only show the URL and the code")
+    q.add_argument("--no-browser", action="store_true", help="only show the URL (and the device flow's code)")
+    q.add_argument("--use-device-code", action="store_true",
+                   help="the OIDC device flow, for a machine without a browser (SSH, WSL)")
     q = sso.add_parser("logout", help="end the portal session and drop every credential cached from it")
     _completes(q.add_argument("name", metavar="SESSION|PROFILE", nargs="?", help="default: every sign-in"), _sessions)
     q = sso.add_parser("profiles", help="list the accounts and roles a sign-in reaches")

@@ -66,18 +66,29 @@ class _OneShot(ThreadingHTTPServer):
         return target or None
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _OneShot
+class QuietHandler(BaseHTTPRequestHandler):
+    """A loopback page for a browser: it logs nothing, drops a connection that sends
+    nothing, and closes each one after its answer."""
+
     timeout = 5  # a connection that sends nothing (a browser's preconnect) ends
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - nothing is logged
         pass
 
+    def _close_headers(self, length: int = 0) -> None:
+        self.send_header("Content-Length", str(length))
+        self.send_header("Connection", "close")
+        self.end_headers()
+
+
+class _Handler(QuietHandler):
+    server: _OneShot
+
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         server = self.server
         if not hmac.compare_digest(self.path.encode("latin-1"), server.secret_path.encode("latin-1")):
             return self._close(404)
-        if not _same_user(self.client_address, server.server_address):
+        if not same_user(self.client_address, server.server_address):
             return self._close(403)
         target = server.claim()
         if target is None:
@@ -93,13 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self._close_headers()
 
-    def _close_headers(self) -> None:
-        self.send_header("Content-Length", "0")
-        self.send_header("Connection", "close")
-        self.end_headers()
 
-
-def _same_user(client: tuple, server: tuple) -> bool:
+def same_user(client: tuple, server: tuple) -> bool:
     """Whether the socket that connected from `client` to `server` is our uid's. Its
     row in /proc/net/tcp has the client's address as local and ours as remote."""
     table = "/proc/net/tcp"

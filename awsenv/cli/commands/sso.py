@@ -22,7 +22,7 @@ def _login(args) -> None:
 
     config = AwsConfig()
     portal, _name = find_portal(config, args.name)
-    SignIn(Vault()).login(portal, browser=not args.no_browser)
+    SignIn(Vault()).login(portal, browser=not args.no_browser, device_code=args.use_device_code)
 
 
 def _logout(args) -> None:
