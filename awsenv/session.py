@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the cached path imports neither the vault's deps nor mfa
     from .mfa import CodeSource
     from typing import TypedDict
 
+    from .loginsession import LoginSessions
     from .sso import SignIn
     from .sts import Endpoints
     from .vault import Vault
@@ -40,7 +41,7 @@ USED_CODES = "mfa-used"
 RENEW_TIMEOUT = 20.0  # the agent's STS call, with sts.py's timeouts and retries
 # What a renewal in the agent needs from the caller's environment: where AWS is.
 AGENT_ENV = ("AWS_ENDPOINT_URL", "AWS_CA_BUNDLE", "AWS_STS_REGIONAL_ENDPOINTS", "AWS_USE_FIPS_ENDPOINT",
-             "AWS_USE_DUALSTACK_ENDPOINT", "AWS_REGION", "AWS_DEFAULT_REGION")
+             "AWS_USE_DUALSTACK_ENDPOINT", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LOGIN_CACHE_DIRECTORY")
 
 
 def env_seconds(name: str, default: int, unit: str = "seconds") -> int:
@@ -104,6 +105,11 @@ def sso_key(profile: Profile, portal: Portal) -> str:
     return json.dumps(["sso", profile.name, portal.start_url, p("sso_account_id") or "", p("sso_role_name") or ""])
 
 
+def login_key(profile: Profile) -> str:
+    """A login_session profile's credentials: the session is in the key."""
+    return json.dumps(["login", profile.name, profile.get("login_session") or ""])
+
+
 def chain_serial(chain: list[Profile]) -> str | None:
     """The MFA device of a chain: the base's, else the nearest role's."""
     return next((p.mfa_serial for p in reversed(chain) if p.mfa_serial), None)
@@ -159,7 +165,7 @@ def refresh_window() -> int:
 def watch_for(config: AwsConfig, chain: list[Profile]) -> dict | None:
     """What the agent needs to renew this role (or SSO profile's role credentials) by
     itself; None for a base profile, whose session only the user renews."""
-    return watch_of(config, chain) if chain[0].is_role or chain[0].is_sso else None
+    return watch_of(config, chain) if chain[0].is_role or chain[0].is_sso or chain[0].is_login else None
 
 
 def watch_of(config: AwsConfig, chain: list[Profile]) -> dict:
@@ -233,6 +239,7 @@ class Resolver:
         self._new: dict[str, dict] = {}
         self._codes: CodeSource | None = None
         self._sign_in: SignIn | None = None
+        self._logins: LoginSessions | None = None
         self._warned: set[str] = set()
         self.request = Request("")
 
@@ -436,8 +443,8 @@ class Resolver:
         )
         from . import sts
 
-        if source.is_sso:
-            source_creds = self._sso_session(source, SOURCE_MIN_TTL)
+        if source.is_sso or source.is_login:
+            source_creds = self._base_session(source, SOURCE_MIN_TTL, top=False)
             creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), endpoints=self.endpoints,
                                     **params)
         elif not source.is_role and profile.mfa_serial and wanted > CHAINED_ROLE_CAP:
@@ -487,17 +494,20 @@ class Resolver:
         is what the agent renews roles from. `chain`, whose base it is, decides the MFA
         device and its mfa_process (default: the base alone)."""
         self.request = request
-        if base.is_sso:
-            return self._sso_session(base, need_ttl)
+        if base.is_sso or base.is_login:
+            return self._base_session(base, need_ttl, top=False)
         return self._mfa_session(chain or [base], need_ttl, None, base.name)
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
-        if profile.is_sso:
+        if profile.is_sso or profile.is_login:
             if top and self.request.duration is not None:
+                what = ("an IAM Identity Center profile: its permission set" if profile.is_sso
+                        else "an AWS sign-in profile (login_session): the sign-in service")
                 raise UsageError(
-                    f"profile {profile.name!r} is an IAM Identity Center profile: its permission set, "
-                    "not --duration, decides how long its credentials last"
+                    f"profile {profile.name!r} is {what}, not --duration, decides how long its credentials last"
                 )
+            if profile.is_login:
+                return self._login_session(profile, need_ttl, top)
             return self._sso_session(profile, need_ttl, top)
         explicit = self.request.duration if top else None
         duration = explicit or env_duration("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL)
@@ -528,6 +538,25 @@ class Resolver:
         creds = self.sign_in.role_credentials(
             profile, portal, prompt=prompt, ask_first=bool(self.request.note), note=self.request.note
         )
+        self._store(key, creds)
+        return creds
+
+    # AWS sign-in (login_session) ----------------------------------------------
+    def _login_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
+        """The sign-in's access credentials, cached like an STS session; refreshed with
+        the refresh token and DPoP key when they run out. Never a prompt: an ended
+        session is LoginSessionEnded, which says how to sign in again."""
+        key = login_key(profile)
+        found = None if top and self.request.refresh else self.cached(key, need_ttl)
+        if found is None and top:
+            found = self._renewed_by_agent(key, need_ttl)
+        if found is not None:
+            return found
+        if self._logins is None:
+            from .loginsession import LoginSessions
+
+            self._logins = LoginSessions(self.vault, self.clock, self.endpoints)
+        creds = self._logins.credentials(profile, need_ttl, force=top and self.request.refresh)
         self._store(key, creds)
         return creds
 
