@@ -24,7 +24,7 @@ import threading
 import time
 
 from ..aws.sts import Endpoints
-from ..core.cachekeys import role_key, session_key, sso_key
+from ..core.cachekeys import login_key, role_key, session_key, sso_key
 from ..core.config import AwsConfig
 from ..core.creds import Credentials
 from ..core.errors import AwsenvError, NeedsUser
@@ -33,6 +33,7 @@ from ..session.resolver import CHAINED_ROLE_CAP, DEFAULT_ROLE_DURATION, Request,
 from ..session.watch import AGENT_ENV
 
 GAIN = 120  # seconds a renewal must add, or it is not worth an STS call
+LOGIN_TTL = 900  # the sign-in service's credentials last 15 minutes at most (its model's ExpiresIn)
 BACKOFF_CAP = 1800
 SERVE_MIN_TTL = 60  # the endpoint never hands out a session closer to its end
 NEEDS_USER = "needs the user"
@@ -51,6 +52,7 @@ class Watch:
         self.expires: int | None = None
         self.renewals = 0
         self.cache_key: str | None = None
+        self.login = False  # a login_session profile: 15-minute credentials, renewed from the sign-in
 
     @property
     def profile(self) -> str:
@@ -74,6 +76,8 @@ def renewable_from(config: AwsConfig, chain: list, sessions: dict, now: float | 
     top, base = chain[0], chain[-1]
     if base.is_sso:
         key = sso_key(base, config.portal(base))
+    elif base.is_login:
+        key = login_key(base)
     elif not top.is_role:
         return None
     elif not chain[1].is_role and top.mfa_serial and (top.duration_seconds or DEFAULT_ROLE_DURATION) > CHAINED_ROLE_CAP:
@@ -215,6 +219,9 @@ class Broker:
             watch.cache_key = role_key(top, chain_serial(chain))
         elif top.is_sso:
             watch.cache_key = sso_key(top, config.portal(top))
+        elif top.is_login:
+            watch.cache_key = login_key(top)
+            watch.login = True
         else:
             watch.cache_key = session_key(top.name, top.mfa_serial)
         return resolver, chain
@@ -234,20 +241,23 @@ class Broker:
         try:
             resolver, chain = self._setup(watch)
             top = chain[0]
-            if not top.is_role and not top.is_sso:
+            if not top.is_role and not top.is_sso and not top.is_login:
                 # A base profile's session is served as it is: only the user renews it.
                 cached = self._cached(watch, 0)
                 watch.state, watch.due = "served as it is", float("inf")
                 watch.expires = cached.expiration if cached else None
                 return cached is not None and cached.ttl() > need
             # The permission set, which awsenv can't see, decides an SSO profile's length.
-            best = float("inf") if top.is_sso else min(top.duration_seconds or DEFAULT_ROLE_DURATION, CHAINED_ROLE_CAP)
+            best = float("inf") if top.is_sso else LOGIN_TTL if top.is_login else \
+                min(top.duration_seconds or DEFAULT_ROLE_DURATION, CHAINED_ROLE_CAP)
             cached = self._cached(watch, 0)
             if cached is not None and cached.ttl() > min(need, best - GAIN):
                 self._schedule(watch, cached)
                 return True
             resolver.sessions.pop(watch.cache_key, None)
-            creds, _chain = resolver.resolve(Request(top.name, min_ttl=0, prompt=False))
+            # A login session's token holds the credentials being renewed: ask for longer.
+            wanted = int(min(need, best - GAIN)) if top.is_login else 0
+            creds, _chain = resolver.resolve(Request(top.name, min_ttl=wanted, prompt=False))
             resolver.save()
         except NeedsUser:
             watch.state, watch.due = NEEDS_USER, float("inf")
@@ -265,6 +275,10 @@ class Broker:
     def _schedule(self, watch: Watch, creds: Credentials) -> None:
         expiration = creds.expiration or int(time.time()) + CHAINED_ROLE_CAP
         due = expiration - watch.threshold
+        if watch.login and due < time.time() + GAIN / 2:
+            # Shorter than the lead: renew just before the prompt hook's window opens, so
+            # the hook never finds these due.
+            due = expiration - (watch.threshold - float_setting("AWSENV_BROKER_LEAD", 300))
         if due < time.time() + GAIN / 2:
             # Capped below the window: renew once, shortly before the end.
             due = expiration - min(setting("AWSENV_MIN_TTL", MIN_TTL), (expiration - time.time()) / 2)

@@ -204,7 +204,7 @@ class Agent:
         sessions = []
         for key, entry in sorted(self.snapshot().items()):
             kind, profile = key_parts(key) or ("", "")
-            if isinstance(entry, dict) and kind in ("session", "role", "sso"):
+            if isinstance(entry, dict) and kind in ("session", "role", "sso", "login"):
                 item = {"profile": profile, "kind": kind, "expires": entry.get("Expiration")}
                 if kind == "session":
                     item["mfa"] = key_has_mfa(key)

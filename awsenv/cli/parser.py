@@ -219,6 +219,13 @@ def build_parser() -> Parser:
     p.add_argument("action", metavar="ACTION", choices=("set", "remove"))
     profile(p)
 
+    p = command("signin", "sign in to AWS in the browser, as `aws login` does; the sign-in goes to the keyring")
+    _completes(p.add_argument("profile", metavar="PROFILE", help="the login_session profile (written when missing)"),
+               _profiles)
+    p.add_argument("--remote", action="store_true", help="no browser here: open the URL anywhere, paste the code back")
+    p.add_argument("--no-browser", action="store_true", help="only show the URL (the redirect still comes back here)")
+    p.add_argument("--region", metavar="REGION", help="the region to sign in to (default: the profile's)")
+
     p = command("help", "show the help, of awsenv or of one command")
     p.add_argument("topic", nargs="?", metavar="COMMAND")
 

@@ -34,6 +34,11 @@ def sso_key(profile: Profile, portal: Portal) -> str:
     return json.dumps(["sso", profile.name, portal.start_url, p("sso_account_id") or "", p("sso_role_name") or ""])
 
 
+def login_key(profile: Profile) -> str:
+    """A login_session profile's credentials: the session is in the key."""
+    return json.dumps(["login", profile.name, profile.get("login_session") or ""])
+
+
 def expired(entry, now: float) -> bool:
     expiration = entry.get("Expiration") if isinstance(entry, dict) else None
     return not isinstance(expiration, (int, float)) or expiration < now

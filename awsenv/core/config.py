@@ -71,9 +71,11 @@ class Profile:
 
     @property
     def kind(self) -> str:
-        """`base`, `role`, or what `unsupported` names: `sso`, `web-identity`, `credential-source`."""
+        """`base`, `role`, `sso`, `login`, or what `unsupported` names: `web-identity`, `credential-source`."""
         if self.is_sso:
             return "sso"
+        if self.is_login:
+            return "login"
         if self.get("web_identity_token_file"):
             return "web-identity"
         if self.is_role and self.get("credential_source") and not self.source_profile:
@@ -98,6 +100,12 @@ class Profile:
     def is_sso(self) -> bool:
         """An IAM Identity Center profile: a base whose credentials come from a sign-in."""
         return not self.is_role and any(self.get(key) for key in SSO_PROFILE_KEYS)
+
+    @property
+    def is_login(self) -> bool:
+        """An AWS sign-in profile (`aws login`'s login_session): a base whose credentials
+        come from a console sign-in."""
+        return not self.is_role and not self.is_sso and self.get("login_session") is not None
 
     @property
     def region(self) -> str | None:

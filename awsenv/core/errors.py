@@ -61,3 +61,8 @@ class NeedsUser(AwsenvError):
 class SignInNeeded(SsoError, NeedsUser):
     """An IAM Identity Center token is gone and can't be renewed: only a new sign-in by
     the user goes on. The agent waits for it, as it waits for a new MFA session."""
+
+
+class LoginSessionEnded(AwsError, NeedsUser):
+    """An AWS sign-in session (`aws login`, `awsenv signin`) is expired or revoked: only
+    a new sign-in by the user goes on, and the agent waits for it."""

@@ -9,7 +9,7 @@ import json
 import sys
 import time
 
-from ..core.cachekeys import USED_CODES, expired, key_profile, role_key, session_key, sso_key
+from ..core.cachekeys import USED_CODES, expired, key_profile, login_key, role_key, session_key, sso_key
 from ..core.config import AwsConfig, Profile
 from ..core.creds import Credentials, parse_rfc3339
 from ..core.errors import AwsenvError, KeyringError, MfaError, NeedsUser, Refused, Unsupported, UsageError
@@ -20,6 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # the cached path imports neither the vault's deps nor mfa
     from typing import TypedDict
 
+    from ..aws.loginsession import LoginSessions
     from ..aws.sso import SignIn
     from ..aws.sts import Endpoints
     from ..store.vault import Vault
@@ -109,6 +110,7 @@ class Resolver:
         self._new: dict[str, dict] = {}
         self._codes: CodeSource | None = None
         self._sign_in: SignIn | None = None
+        self._logins: LoginSessions | None = None
         self._warned: set[str] = set()
         self.request = Request("")
 
@@ -312,8 +314,8 @@ class Resolver:
         )
         from ..aws import sts
 
-        if source.is_sso:
-            source_creds = self._sso_session(source, SOURCE_MIN_TTL)
+        if source.is_sso or source.is_login:
+            source_creds = self._base_session(source, SOURCE_MIN_TTL, top=False)
             creds = sts.assume_role(source_creds, duration=min(wanted, CHAINED_ROLE_CAP), endpoints=self.endpoints,
                                     **params)
         elif not source.is_role and profile.mfa_serial and wanted > CHAINED_ROLE_CAP:
@@ -363,17 +365,20 @@ class Resolver:
         is what the agent renews roles from. `chain`, whose base it is, decides the MFA
         device and its mfa_process (default: the base alone)."""
         self.request = request
-        if base.is_sso:
-            return self._sso_session(base, need_ttl)
+        if base.is_sso or base.is_login:
+            return self._base_session(base, need_ttl, top=False)
         return self._mfa_session(chain or [base], need_ttl, None, base.name)
 
     def _base_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
-        if profile.is_sso:
+        if profile.is_sso or profile.is_login:
             if top and self.request.duration is not None:
+                what = ("an IAM Identity Center profile: its permission set" if profile.is_sso
+                        else "an AWS sign-in profile (login_session): the sign-in service")
                 raise UsageError(
-                    f"profile {profile.name!r} is an IAM Identity Center profile: its permission set, "
-                    "not --duration, decides how long its credentials last"
+                    f"profile {profile.name!r} is {what}, not --duration, decides how long its credentials last"
                 )
+            if profile.is_login:
+                return self._login_session(profile, need_ttl, top)
             return self._sso_session(profile, need_ttl, top)
         explicit = self.request.duration if top else None
         duration = explicit or env_duration("AWSENV_SESSION_TTL", DEFAULT_SESSION_TTL)
@@ -404,6 +409,25 @@ class Resolver:
         creds = self.sign_in.role_credentials(
             profile, portal, prompt=prompt, ask_first=bool(self.request.note), note=self.request.note
         )
+        self._store(key, creds)
+        return creds
+
+    # AWS sign-in (login_session) ----------------------------------------------
+    def _login_session(self, profile: Profile, need_ttl: float, top: bool) -> Credentials:
+        """The sign-in's access credentials, cached like an STS session; refreshed with
+        the refresh token and DPoP key when they run out. Never a prompt: an ended
+        session is LoginSessionEnded, which says how to sign in again."""
+        key = login_key(profile)
+        found = None if top and self.request.refresh else self.cached(key, need_ttl)
+        if found is None and top:
+            found = self._renewed_by_agent(key, need_ttl)
+        if found is not None:
+            return found
+        if self._logins is None:
+            from ..aws.loginsession import LoginSessions
+
+            self._logins = LoginSessions(self.vault, self.clock, self.endpoints)
+        creds = self._logins.credentials(profile, need_ttl, force=top and self.request.refresh)
         self._store(key, creds)
         return creds
 

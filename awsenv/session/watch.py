@@ -15,13 +15,13 @@ if TYPE_CHECKING:
 
 # What a renewal in the agent needs from the caller's environment: where AWS is.
 AGENT_ENV = ("AWS_ENDPOINT_URL", "AWS_CA_BUNDLE", "AWS_STS_REGIONAL_ENDPOINTS", "AWS_USE_FIPS_ENDPOINT",
-             "AWS_USE_DUALSTACK_ENDPOINT", "AWS_REGION", "AWS_DEFAULT_REGION")
+             "AWS_USE_DUALSTACK_ENDPOINT", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_LOGIN_CACHE_DIRECTORY")
 
 
 def watch_for(config: AwsConfig, chain: list[Profile]) -> dict | None:
     """What the agent needs to renew this role (or SSO profile's role credentials) by
     itself; None for a base profile, whose session only the user renews."""
-    return watch_of(config, chain) if chain[0].is_role or chain[0].is_sso else None
+    return watch_of(config, chain) if chain[0].is_role or chain[0].is_sso or chain[0].is_login else None
 
 
 def watch_of(config: AwsConfig, chain: list[Profile]) -> dict:

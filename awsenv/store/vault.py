@@ -12,6 +12,8 @@ keyring and the folder `awsenv/` in pass:
 - `sso:NAME`      an IAM Identity Center sign-in (JSON): the client registration and
                   the access and refresh tokens of one sso-session (NAME) or legacy
                   start URL;
+- `login:ARN`     an AWS sign-in session (JSON, the AWS CLI's cache format): its
+                  refresh token and DPoP key, and the latest access credentials;
 - `sessions`      every cached STS session in one JSON document, so that a switch
                   costs one store read, not one per link of a role chain.
 
@@ -286,6 +288,21 @@ class Vault:
 
     def delete_sso(self, name: str) -> bool:
         return self._delete(f"sso:{name}")
+
+    # AWS sign-in sessions (login_session) ------------------------------------------
+    def get_login(self, session: str) -> dict | None:
+        raw = self._get(f"login:{session}")
+        try:
+            data = json.loads(raw) if raw else None
+        except ValueError:
+            data = None
+        return data if isinstance(data, dict) else None
+
+    def set_login(self, session: str, data: dict) -> None:
+        self._set(f"login:{session}", json.dumps(data, separators=(",", ":"), sort_keys=True))
+
+    def delete_login(self, session: str) -> bool:
+        return self._delete(f"login:{session}")
 
     # session cache ------------------------------------------------------------
     def load_sessions(self) -> dict:

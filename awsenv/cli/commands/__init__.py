@@ -3,6 +3,7 @@
 - credentials.py  use, unset, export, exec, refresh, status, whoami, login
 - keys.py         add, import, remove, clear, list, rotate, doctor, mfa
 - sso.py          sso login, sso logout, sso profiles
+- signin.py       signin (AWS's browser sign-in for people, as `aws login`)
 - agent.py        agent status|stop
 
 Each takes the parsed arguments, writes what it exists to print to stdout in one piece
@@ -19,6 +20,7 @@ MODULES = {
     "add": "keys", "import": "keys", "remove": "keys", "clear": "keys", "list": "keys",
     "rotate": "keys", "doctor": "keys", "mfa": "keys",
     "sso": "sso",
+    "signin": "signin",
     "agent": "agent",
 }
 

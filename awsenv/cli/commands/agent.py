@@ -68,7 +68,8 @@ def _describe(status: dict) -> str:
     for entry in sessions:
         expires = entry.get("expires")
         left = format_ttl(expires - now) if isinstance(expires, (int, float)) else "?"
-        kind = {"session": _session_label(entry), "sso": "IAM Identity Center credentials"}.get(entry["kind"], "role session")
+        kind = {"session": _session_label(entry), "sso": "IAM Identity Center credentials",
+                "login": "AWS sign-in credentials"}.get(entry["kind"], "role session")
         lines.append(f"  {entry['profile']}: {kind}, {left} left")
     if not sessions:
         lines.append("  no cached sessions")

@@ -154,14 +154,20 @@ def _ask_valid(terminal, header: str, prompt: str, valid, what: str) -> str:
 
 
 def cmd_import(args) -> None:
+    from ...aws.loginsession import import_logins
+
     config = AwsConfig()
+    logins = import_logins(config, args.profile, args.delete_plaintext, Vault)
+    wanted = [name for name in args.profile if name not in logins]
+    if args.profile and not wanted:
+        return
     plaintext = {name: key for name in config.credential_sections if (key := config.plaintext_key(name))}
     available = list(plaintext)
     tokens = _cli_tokens(config)
     names, sessions = available, list(tokens)
-    if args.profile:
-        names = [name for name in args.profile if name in available]
-        others = [name for name in args.profile if name not in available]
+    if wanted:
+        names = [name for name in wanted if name in available]
+        others = [name for name in wanted if name not in available]
         sessions = [_token_of(config, tokens, name) for name in others]
         missing = [name for name, session in zip(others, sessions) if session is None]
         if missing:
@@ -170,7 +176,8 @@ def cmd_import(args) -> None:
                 "nor a usable AWS CLI token in ~/.aws/sso/cache"
             )
     if not names and not sessions:
-        print(f"awsenv: no plaintext keys in {config.credentials_file}", file=sys.stderr)
+        if not logins:
+            print(f"awsenv: no plaintext keys in {config.credentials_file}", file=sys.stderr)
         return
     vault = Vault()
     for name in names:
@@ -290,6 +297,10 @@ def cmd_list(args) -> None:
             cache_key = role_key(profile, serial)
         elif profile.is_sso:
             source, key_state, cache_key = _sso_source(config, profile)
+        elif profile.is_login:
+            from ...core.cachekeys import login_key
+
+            source, cache_key = "aws sign-in", login_key(profile)
         else:
             source, key_state, plaintext = _key_source(config, vault, profile)
             cache_key = session_key(name, profile.mfa_serial)
