@@ -42,17 +42,17 @@ PYTEST = f"{sys.executable} -m pytest -x -q -p no:cacheprovider -p no:randomly"
 # unit: (module, functions to mutate or None for all, tests)
 UNITS: dict[str, tuple[str, list[str] | None, list[str]]] = {
     # The agent's safety checks: who may connect, idle exit, exit when the socket goes.
-    "agent-checks": ("awsenv/agent.py", ["_peer_is_us", "serve", "_answer"], ["tests/test_audit.py",
+    "agent-checks": ("awsenv/agent/server.py", ["_peer_is_us", "serve", "_answer"], ["tests/test_agent.py",
                                                                              "tests/test_broker.py"]),
-    "runtime": ("awsenv/runtime.py", None, ["tests/test_audit.py", "tests/test_windows.py"]),
-    "mfa": ("awsenv/mfa.py", None, ["tests/test_mfa_process.py", "tests/test_audit.py", "tests/test_core.py",
+    "runtime": ("awsenv/host/runtime.py", None, ["tests/test_agent.py", "tests/test_windows.py"]),
+    "mfa": ("awsenv/session/mfa.py", None, ["tests/test_mfa_process.py", "tests/test_mfa_codes.py", "tests/test_use_and_keys.py",
                                     "tests/test_windows.py"]),
-    "process": ("awsenv/process.py", None, ["tests/test_mfa_process.py", "tests/test_audit.py", "tests/test_windows.py"]),
-    "environ": ("awsenv/environ.py", None, ["tests/test_core.py", "tests/test_audit.py", "tests/test_wrapper.py"]),
+    "process": ("awsenv/host/process.py", None, ["tests/test_mfa_process.py", "tests/test_session_cache.py", "tests/test_windows.py"]),
+    "environ": ("awsenv/core/environ.py", None, ["tests/test_use_and_keys.py", "tests/test_session_cache.py", "tests/test_wrapper.py"]),
     "shells": ("awsenv/shells", None, ["tests/test_quoting.py", "tests/test_pwsh.py", "tests/test_hostile_profile.py",
                                        "tests/test_shells.py"]),
-    "session": ("awsenv/session.py", None, ["tests/test_core.py", "tests/test_audit.py", "tests/test_edges.py",
-                                            "tests/test_broker.py", "tests/test_dayone.py"]),
+    "session": ("awsenv/session/resolver.py", None, ["tests/test_use_and_keys.py", "tests/test_session_cache.py", "tests/test_partial_failures.py",
+                                            "tests/test_broker.py", "tests/test_errors_and_help.py"]),
 }
 
 # What is kept of cosmic-ray's operators (a match is excluded).

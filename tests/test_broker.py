@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from test_core import env_after
+from helpers import env_after
 from test_structure import HEAVY, heavy, imported, wait_for_agent
 
 

@@ -23,7 +23,7 @@ from botocore.exceptions import ConfigParseError
 from conftest import WEIRD
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
-from test_core import add_on_a_terminal, one_line_error
+from helpers import add_on_a_terminal, one_line_error
 
 from awsenv.core.config import PROFILE_KEYS, AwsConfig
 from awsenv.core.configfile import append_profile

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import require
-from test_core import env_after
+from helpers import env_after
 from test_endpoint import ROLE, STATIC, fetch, served
 from world import config_text
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BIN, require
-from test_core import env_after
+from helpers import env_after
 from test_structure import wait_for_agent
 
 ROLE = "arn:aws:sts::123456789012:assumed-role/{}/"

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from test_core import one_line_error, secrets_on_disk, use
+from helpers import one_line_error, secrets_on_disk, use
 from world import boto_client
 
 HERE = Path(__file__).resolve().parent

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_core import env_after, one_line_error, use
+from helpers import env_after, one_line_error, use
 from test_shells import export
 from test_windows import windows  # noqa: F401 - the fixture
 

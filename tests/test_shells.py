@@ -501,7 +501,7 @@ def test_init_names_the_program_it_was_run_as_when_it_is_not_on_path(world):
     calls nothing. Mutations (cosmic-ray): executable() skipping sys.argv[0]; its
     `found is None` check negated."""
     from awsenv.shells import get
-    from test_core import one_line_error
+    from helpers import one_line_error
 
     bare = {"PATH": "/usr/bin:/bin"}
     done = world.run("init", "bash", env=bare)

@@ -19,7 +19,7 @@ import pytest
 
 from conftest import AWSENV, BIN
 from signin_server import ACCOUNT, CROSS_DEVICE, SAME_DEVICE, SESSION, SigninServer
-from test_core import env_after, secrets_on_disk, use
+from helpers import env_after, secrets_on_disk, use
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 from conftest import BIN
 from sso_server import ACCOUNTS, REGION, START_URL, SsoServer
 from terminal import now
-from test_core import env_after, secrets_on_disk, use
+from helpers import env_after, secrets_on_disk, use
 from test_hygiene import federation  # noqa: F401 - the fixture
 from test_shells import INTERACTIVE, export
 

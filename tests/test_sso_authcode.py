@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 from conftest import AWSENV
 from sso_server import REGION, START_URL
-from test_core import secrets_on_disk, use
+from helpers import secrets_on_disk, use
 from test_sso import oidc, portal, sso  # noqa: F401 - the fixtures
 
 GRANTS = ["authorization_code", "refresh_token"]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import BIN, require
-from test_core import env_after, one_line_error, secrets_on_disk
+from helpers import env_after, one_line_error, secrets_on_disk
 from test_structure import heavy, imported
 
 pytestmark = pytest.mark.no_secret_service

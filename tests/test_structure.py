@@ -87,7 +87,7 @@ def test_without_the_agent_keyring_discovery_runs_once(world):
 def test_agent_socket_is_private_and_holds_no_file_secret(world):
     import stat
 
-    from test_core import env_after, secrets_on_disk
+    from helpers import env_after, secrets_on_disk
 
     world.add_keys()
     env = env_after(world, world.ok("use", "dev", "--mfa-code", "123456", "--shell", "bash").stdout)

@@ -6,23 +6,11 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import pytest
 from conftest import AWSENV
-from test_core import one_line_error, use
+from helpers import is_agent_of, keyring_get, keyring_set, one_line_error, use
 from test_structure import wait_for_agent
-
-
-def keyring_set(world, item: str, value: str) -> None:
-    code = "import keyring, sys; keyring.set_password('awsenv', sys.argv[1], sys.argv[2])"
-    subprocess.run([sys.executable, "-c", code, item, value], env=world.env, check=True)
-
-
-def keyring_get(world, item: str) -> str | None:
-    code = "import keyring, sys; print(keyring.get_password('awsenv', sys.argv[1]))"
-    done = subprocess.run([sys.executable, "-c", code, item], env=world.env, check=True, capture_output=True, text=True)
-    return done.stdout.rstrip("\n")
 
 
 def test_a_section_header_may_carry_a_comment(world):
@@ -156,21 +144,12 @@ def test_the_agent_gets_no_aws_variables(world):
     secret_like = "s3cr3t-that-must-not-linger"
     world.ok("use", "ci", "--shell", "bash", env={"AWS_SECRET_ACCESS_KEY": secret_like, "AWS_ACCESS_KEY_ID": "AKIAX"})
     wait_for_agent(world)
-    agents = [pid for pid in os.listdir("/proc") if pid.isdigit() and _is_agent_of(pid, world)]
+    agents = [pid for pid in os.listdir("/proc") if pid.isdigit() and is_agent_of(pid, world)]
     assert agents
     for pid in agents:
         environ = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
         assert not any(item.startswith(b"AWS_") for item in environ)
         assert os.readlink(f"/proc/{pid}/cwd") == "/"
-
-
-def _is_agent_of(pid: str, world) -> bool:
-    try:
-        cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
-        environ = open(f"/proc/{pid}/environ", "rb").read()
-    except OSError:
-        return False
-    return b"awsenv.agent" in cmdline and str(world.keyring.runtime_dir).encode() in environ
 
 
 def test_agent_off_still_drops_sessions_from_a_running_agent(world):

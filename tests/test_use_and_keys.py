@@ -1,4 +1,5 @@
-"""The core against a moto server over HTTP and a real Secret Service (issue 2)."""
+"""The main flows against a moto server over HTTP and a real Secret Service: keys in,
+MFA sessions and roles out through use, export and exec, and the errors on the way."""
 from __future__ import annotations
 
 import json
@@ -11,35 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import AWSENV
+from helpers import add_on_a_terminal, env_after, one_line_error, secrets_on_disk, use
 
 TWELVE_HOURS = 12 * 3600
-
-
-def secrets_on_disk(world, *secrets: str) -> list[str]:
-    """Files under HOME or TMPDIR that hold any of the secrets, in any encoding we'd write."""
-    found = []
-    needles = [s.encode() for s in secrets if s]
-    for root in (world.home, world.tmp):
-        for path in root.rglob("*"):
-            if path.is_file() and not path.is_symlink():
-                data = path.read_bytes()
-                if any(n in data for n in needles):
-                    found.append(str(path))
-    return found
-
-
-def env_after(world, script_output: str, shell: str = "bash") -> dict[str, str]:
-    """Evaluate `use` output in a real bash and return the resulting environment."""
-    done = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-c", 'eval "$AWSENV_OUT" && env -0'],
-        env={**world.env, "AWSENV_OUT": script_output}, capture_output=True, text=True, check=True,
-    )
-    return dict(item.split("=", 1) for item in done.stdout.split("\0") if "=" in item)
-
-
-def use(world, *args: str, env: dict | None = None) -> dict[str, str]:
-    done = world.ok("use", *args, "--shell", "bash", env=env)
-    return env_after(world, done.stdout)
 
 
 # 1 ---------------------------------------------------------------------------------
@@ -224,16 +199,6 @@ def test_region_flag_and_profile_region(world):
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "sa-east-1"
 
 
-# 13 ---------------------------------------------------------------------------------
-def one_line_error(done, code: int) -> str:
-    assert done.returncode == code, (done.returncode, done.stderr)
-    assert done.stdout == ""
-    assert "Traceback" not in done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    return lines[0]
-
-
 def test_unknown_profile_suggests_close_matches(world):
     line = one_line_error(world.run("use", "dve", "--shell", "bash"), 2)
     assert "unknown profile 'dve'" in line and "'dev'" in line
@@ -305,7 +270,7 @@ def test_no_keyring_backend_fails_and_writes_nothing(world):
         "PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring",
         "AWS_ACCESS_KEY_ID": world.alice.key_id, "AWS_SECRET_ACCESS_KEY": world.alice.secret})
     assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
-    line = done.stderr.splitlines()[0]  # what is wrong; the ways out follow (test_dayone)
+    line = done.stderr.splitlines()[0]  # what is wrong; the ways out follow (test_errors_and_help)
     assert "keyring" in line and "plaintext" in line and world.alice.secret not in done.stderr
     after = {p for p in world.home.rglob("*")} | {p for p in world.tmp.rglob("*")}
     assert after == before
@@ -517,33 +482,6 @@ def test_ctrl_c_at_the_mfa_question_exits_130_and_prints_nothing(world):
     assert child.exitstatus == 130
     assert "export" not in rest and "Traceback" not in rest and "cancelled" in rest
     assert world.moto.actions() == []
-
-
-def add_on_a_terminal(world, name: str, serial: str | list[str] = "") -> tuple[int, str, str]:
-    """`awsenv add NAME` typed on a terminal: the key, yes to the offer, then `serial`
-    at the MFA question (a list: one answer each time it is asked). The exit status,
-    what showed before the offer, and after it."""
-    import pexpect
-
-    child = pexpect.spawn(AWSENV, ["add", name], env=world.env, cwd=str(world.root), encoding="utf-8", timeout=30)
-    try:
-        child.expect_exact(f"Access key ID for {name}: ")
-        child.sendline(world.robot.key_id)
-        child.expect_exact(f"Secret access key for {name}: ")
-        child.sendline(world.robot.secret)
-        child.expect(r"has no \[profile .*\]\. Add it\? \[Y/n\] ")
-        seen = child.before + child.after
-        child.sendline("")
-        child.expect("Region, empty for \\[default\\]'s us-east-1: ")
-        child.sendline("")
-        for answer in [serial] if isinstance(serial, str) else serial:
-            child.expect("MFA device ARN")
-            child.sendline(answer)
-        child.expect(pexpect.EOF)
-        after = child.before
-    finally:
-        child.close()
-    return child.exitstatus, seen, after
 
 
 def test_add_on_a_terminal_hides_the_secret_and_offers_the_profile(world):

@@ -10,7 +10,7 @@ import pexpect
 import pytest
 
 from conftest import AWSENV
-from test_core import env_after, one_line_error, use
+from helpers import env_after, one_line_error, use
 from world import ACCOUNT, MFA_FAILED
 
 NO_KEYRING = {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
