@@ -1,3 +1,4 @@
+"""`python -m awsenv`: the same entry point as the `awsenv` program."""
 import sys
 
 from .cli.main import main

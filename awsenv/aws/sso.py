@@ -1,4 +1,4 @@
-"""IAM Identity Center (SSO): sign-ins, their tokens in the keyring, and role credentials
+"""IAM Identity Center (SSO): sign-ins, their tokens in the key store, and role credentials
 from them.
 
 A sign-in belongs to a portal (an `[sso-session]`, or a legacy profile's start URL) and

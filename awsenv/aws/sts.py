@@ -1,4 +1,4 @@
-"""The only module that talks to AWS. botocore (boto3's core) is imported here,
+"""The AWS clients: STS, IAM, SSO and SSO OIDC calls through botocore, which is imported here,
 inside the functions, so that the cached path never pays for it.
 
 Endpoints come from AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL_IAM /

@@ -13,6 +13,7 @@ import time
 from ..core.config import AwsConfig, Profile
 from ..core.creds import Credentials
 from ..core.errors import AwsenvError, KeyringError, Unreachable, UsageError
+from ..core.portals import sso_profiles
 from ..core.settings import env_seconds
 from ..session.resolver import CHAINED_ROLE_CAP, Request, Resolver, chain_serial, drop_sessions
 from ..store.vault import PLAINTEXT_BACKENDS, backend_name
@@ -232,15 +233,12 @@ def sso_findings(config: AwsConfig) -> list[dict]:
         for path in plaintext_files()
     ]
     legacy = set()
-    for name in config.names():
-        profile = config.profile(name)
-        if not profile.is_sso:
-            continue
-        try:
-            portal = config.portal(profile)
-        except AwsenvError as err:
-            found.append(finding(name, "sso-session", "high", str(err)))
-            continue
+
+    def broken(profile: Profile, err: AwsenvError) -> None:
+        found.append(finding(profile.name, "sso-session", "high", str(err)))
+
+    for profile, portal in sso_profiles(config, broken):
+        name = profile.name
         if not portal.session and portal.start_url not in legacy:
             legacy.add(portal.start_url)
             found.append(finding(name, "sso-no-refresh", "medium",

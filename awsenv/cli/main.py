@@ -1,4 +1,4 @@
-"""The entry point: parse, then dispatch to awsenv.commands, and turn every failure into
+"""The entry point: parse, then dispatch to awsenv.cli.commands, and turn every failure into
 one line and an exit code.
 
 The commands a shell runs all day (`use PROFILE --shell S` from the wrapper function)

@@ -3,11 +3,12 @@ profiles signed in through each, and whether a token or registration is still of
 """
 from __future__ import annotations
 
-from .config import AwsConfig, Portal
+from .config import AwsConfig, Portal, Profile
 from .errors import AwsenvError, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from typing import TypeGuard
 
 
@@ -19,6 +20,22 @@ def token_valid(entry: object, now: float, margin: float = TOKEN_MARGIN) -> Type
     return isinstance(expires, (int, float)) and expires > now + margin
 
 
+def sso_profiles(config: AwsConfig, broken=None) -> Iterator[tuple[Profile, Portal]]:
+    """Every SSO profile with its portal. A profile whose portal can't be read is left
+    out (doctor reports it: `broken` is called with the profile and the error)."""
+    for name in config.names():
+        profile = config.profile(name)
+        if not profile.is_sso:
+            continue
+        try:
+            portal = config.portal(profile)
+        except AwsenvError as err:
+            if broken is not None:
+                broken(profile, err)
+            continue
+        yield profile, portal
+
+
 def portals(config: AwsConfig) -> dict[str, Portal]:
     """Every portal the config names: its sso-sessions and legacy start URLs."""
     found: dict[str, Portal] = {}
@@ -27,13 +44,8 @@ def portals(config: AwsConfig) -> dict[str, Portal]:
             found[name] = config.session_portal(name)
         except AwsenvError:  # a broken section is doctor's to report
             continue
-    for name in config.names():
-        profile = config.profile(name)
-        if profile.is_sso and not profile.get("sso_session"):
-            try:
-                portal = config.portal(profile)
-            except AwsenvError:
-                continue
+    for profile, portal in sso_profiles(config):
+        if not profile.get("sso_session"):
             found.setdefault(portal.name, portal)
     return found
 
@@ -58,13 +70,7 @@ def find_portal(config: AwsConfig, name: str | None) -> tuple[Portal, str]:
 def profiles_of(config: AwsConfig, portal: Portal) -> set[str]:
     """The SSO profiles signed in through `portal`, and every role built on them."""
     names: set[str] = set()
-    for name in config.names():
-        profile = config.profile(name)
-        if not profile.is_sso:
-            continue
-        try:
-            if config.portal(profile).name == portal.name:
-                names |= config.built_on(name)
-        except AwsenvError:  # a broken profile has nothing cached
-            continue
+    for profile, theirs in sso_profiles(config):  # a broken profile has nothing cached
+        if theirs.name == portal.name:
+            names |= config.built_on(profile.name)
     return names

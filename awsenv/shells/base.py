@@ -1,3 +1,5 @@
+"""The Shell interface and what every shell shares: rendering a plan, filling the
+init template, finding the real program, and the names a wrapper may not take."""
 from __future__ import annotations
 
 import os

@@ -1,3 +1,4 @@
+"""fish: its quoting, its set/set -e statements, and its init script."""
 from __future__ import annotations
 
 from .base import Shell

@@ -1,3 +1,4 @@
+"""bash and zsh: POSIX single quotes, export/unset, and their init scripts."""
 from __future__ import annotations
 
 from .base import Shell

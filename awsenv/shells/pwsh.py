@@ -1,3 +1,4 @@
+"""PowerShell: its quoting, $env: statements, and its init script."""
 from __future__ import annotations
 
 import base64

@@ -20,3 +20,10 @@ def emit(text: str) -> None:
 
 def target_shell(args):
     return shells.get(args.shell) if getattr(args, "shell", None) else shells.detect()
+
+
+def columns(rows: list) -> str:
+    """A table as `list` and `sso profiles` print it: left-aligned columns two spaces
+    apart, the first row the header."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() + "\n" for row in rows)

@@ -14,7 +14,7 @@ from ...core.configfile import append_profile, remove_plaintext, section_header
 from ...core.creds import Credentials, format_ttl, rfc3339
 from ...core.errors import AwsenvError, KeyringError, UsageError
 from ...session.resolver import chain_mfa_process, chain_serial, drop_sessions
-from .common import Vault, emit
+from .common import Vault, columns, emit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -332,8 +332,7 @@ def cmd_list(args) -> None:
         left = format_ttl(row["session_seconds_left"]) if row["session_seconds_left"] else "-"
         mfa = ("process" if row["mfa_process"] else "yes") if row["mfa"] else "no"
         table.append((row["profile"], row["kind"], row["source"] or "-", mfa, key, left))
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    emit("".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in table))
+    emit(columns(table))
 
 
 def _sso_source(config: AwsConfig, profile) -> tuple[str, None, str]:

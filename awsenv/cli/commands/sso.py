@@ -7,9 +7,8 @@ import sys
 
 from ...core.config import AwsConfig, Portal
 from ...core.configfile import append_profile
-from ...core.errors import AwsenvError
 from ...session.resolver import drop_sessions
-from .common import Vault, emit
+from .common import Vault, columns, emit
 
 
 def cmd_sso(args) -> None:
@@ -51,17 +50,12 @@ def _profile_name(account_name: str, account_id: str, role: str) -> str:
 
 def _existing(config: AwsConfig, portal: Portal) -> dict[tuple[str, str], str]:
     """(account, role) -> the profile that already reaches it through this portal."""
+    from ...core.portals import sso_profiles
+
     found: dict[tuple[str, str], str] = {}
-    for name in config.names():
-        profile = config.profile(name)
-        if not profile.is_sso:
-            continue
-        try:
-            same = config.portal(profile).name == portal.name
-        except AwsenvError:
-            continue
-        if same:
-            found.setdefault((profile.get("sso_account_id") or "", profile.get("sso_role_name") or ""), name)
+    for profile, theirs in sso_profiles(config):
+        if theirs.name == portal.name:
+            found.setdefault((profile.get("sso_account_id") or "", profile.get("sso_role_name") or ""), profile.name)
     return found
 
 
@@ -92,8 +86,7 @@ def _profiles(args) -> None:
         values.update(sso_account_id=account, sso_role_name=role, region=portal.region)
         new.append((profile, values))
         rows.append((profile, account, account_name, role, "added" if args.write else "missing"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    table = "".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() + "\n" for r in rows)
+    table = columns(rows)
     if args.write:
         for profile, values in new:
             append_profile(config.config_file, profile, values)
