@@ -5,7 +5,6 @@ ini.py parses the files; configfile.py writes them.
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 
@@ -227,6 +226,8 @@ class AwsConfig:
                 f"unknown profile {name!r}: {self.config_file} does not exist; create a first profile "
                 "with `awsenv add NAME`, which offers to write it"
             )
+        import difflib  # for a mistyped name only: the cached switch never needs it
+
         hint = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         suffix = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
         raise UsageError(f"unknown profile {name!r} in {self.config_file}{suffix}")

@@ -31,7 +31,7 @@ def env_seconds(name: str, default: int, unit: str = "seconds") -> int:
     except ValueError:
         raise UsageError(f"{name} must be a number of {unit}, not {raw!r}") from None
 
-DURATION = re.compile(r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?")
+DURATION = r"(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?"  # compiled on first use
 
 
 def parse_duration(text: str) -> int:
@@ -39,7 +39,7 @@ def parse_duration(text: str) -> int:
     text = text.strip().lower()
     if text.isascii() and text.isdigit():
         return int(text)
-    match = DURATION.fullmatch(text)
+    match = re.fullmatch(DURATION, text)
     if not text or match is None:
         raise ValueError(text)
     days, hours, minutes, seconds = (int(part or 0) for part in match.groups())

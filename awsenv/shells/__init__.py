@@ -11,21 +11,39 @@ from __future__ import annotations
 import os
 
 from ..core.errors import UsageError
-from .base import Shell
-from .fish import Fish
-from .posix import Bash, Zsh
-from .pwsh import Pwsh
 
-SHELLS: dict[str, Shell] = {"bash": Bash(), "zsh": Zsh(), "fish": Fish(), "pwsh": Pwsh()}
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from .base import Shell
+
+NAMES = ("bash", "zsh", "fish", "pwsh")
 ALIASES = {"powershell": "pwsh", "sh": "bash", "dash": "bash", "ksh": "bash"}
-NAMES = tuple(SHELLS)
+_made: dict[str, Shell] = {}
+
+
+def _make(key: str) -> Shell:
+    """Each shell's module is imported when that shell is asked for: a cached switch
+    for bash loads posix.py alone."""
+    if key in ("bash", "zsh"):
+        from .posix import Bash, Zsh
+
+        return Bash() if key == "bash" else Zsh()
+    if key == "fish":
+        from .fish import Fish
+
+        return Fish()
+    from .pwsh import Pwsh
+
+    return Pwsh()
 
 
 def get(name: str) -> Shell:
     key = ALIASES.get(name, name)
-    if key not in SHELLS:
+    if key not in NAMES:
         raise UsageError(f"unknown shell {name!r}; awsenv knows {', '.join(NAMES)}")
-    return SHELLS[key]
+    if key not in _made:
+        _made[key] = _make(key)
+    return _made[key]
 
 
 def detect(remedy: str = f"pass --shell {'|'.join(NAMES)}") -> Shell:
@@ -39,15 +57,15 @@ def detect(remedy: str = f"pass --shell {'|'.join(NAMES)}") -> Shell:
         tried.append(f"the parent process is {name}")
         # On Windows too the name comes without ".exe": shellingham's nt.py drops it.
         key = ALIASES.get(name.lower(), name.lower())
-        if key in SHELLS:
-            return SHELLS[key]
+        if key in NAMES:
+            return get(key)
     except Exception as err:  # noqa: BLE001 - shellingham raises its own and OS errors
         tried.append(f"shellingham found no shell ({type(err).__name__})")
     fallback = os.path.basename(os.environ.get("SHELL", ""))
     if fallback:
         key = ALIASES.get(fallback, fallback)
-        if key in SHELLS:
-            return SHELLS[key]
+        if key in NAMES:
+            return get(key)
         tried.append(f"$SHELL is {fallback}")
     else:
         tried.append("$SHELL is unset")
