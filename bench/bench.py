@@ -7,7 +7,7 @@ once) the same key in a throwaway credentials file in the throwaway HOME. Then i
 whole processes as a user runs them, interleaved A B A B ..., and prints one table,
 which it also writes to bench/results.md. Exit code 1 when a budget fails.
 
-    .venv/bin/python bench/bench.py [--runs N] [--no-awsume]
+    .venv/bin/python bench/bench.py [--runs N] [--no-awsume] [--only ROW]
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from storereads import EXTRA_CONFIG, FileReads, SecretReads, scripted_day  # noqa: E402
 from world import MotoServer, SecretService, config_text, create_account, short_runtime_dir  # noqa: E402
 
 BIN = Path(sys.executable).parent  # the project's .venv/bin, where awsenv is installed
@@ -840,6 +841,54 @@ echo "hook=$hook elapsed $start $end empty $start2 $end2"
                 self.notes.append(f"{s.name} failed: {failure}")
                 self.failed = True
 
+    # fewer unlocks (issue 22)
+    def bench_reads(self) -> None:
+        """The store reads of one scripted day (tests/storereads.py), in the keyring and
+        the file store, each with its agent up and holding the store, no session left."""
+        config = self.home / ".aws" / "config"
+        config.write_text(config.read_text() + EXTRA_CONFIG.format(serial=self.alice.mfa_serial))
+        figures = {}
+        for backend in ("keyring", "file"):
+            store_env = {"AWSENV_BACKEND": backend}
+            if backend == "file":
+                store_env["AWSENV_FILE_PASSPHRASE"] = "a bench passphrase"
+            self.awsenv_ok("agent", "stop")
+            if backend == "file":
+                self.awsenv_ok("add", "jump", "--env", env={**store_env, "AWS_ACCESS_KEY_ID": self.alice.key_id,
+                                                             "AWS_SECRET_ACCESS_KEY": self.alice.secret})
+            self.awsenv_ok("use", "jump", "--shell", "bash", "--mfa-code", self.next_code(), env=store_env)
+            deadline = time.monotonic() + 10
+            while not json.loads(self.awsenv_ok("agent", "status", "--json", env=store_env).out).get("loaded"):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"no {backend} agent with the document")
+                time.sleep(0.05)
+            self.awsenv_ok("clear", env=store_env)
+            if backend == "file":
+                counter = FileReads(self.home / ".local" / "share" / "awsenv")
+            else:
+                counter = SecretReads(self.keyring.address, self.scratch / "dbus-monitor.log")
+            try:
+                problems = scripted_day(lambda *args, env: self._ran(self.awsenv(*args, env={**store_env, **env})),
+                                        {**self.env, **store_env}, self.next_code())
+                figures[backend] = counter.count()
+            finally:
+                counter.close()
+            self.awsenv_ok("agent", "stop")
+            for problem in problems[:3]:
+                self.notes.append(f"store reads ({backend}): {problem}")
+                self.failed = True
+        ok = all(n == 1 for n in figures.values())
+        self.row("store reads, one scripted day",
+                 "1 MFA session, 30 switches among 3 roles, 5 renewals at the prompt (`awsenv refresh`), agent up",
+                 median=f"{figures['keyring']} keyring, {figures['file']} file", spread="-",
+                 budget="1 per MFA session", verdict="PASS" if ok else "FAIL",
+                 extra="keyring: secrets taken from the Secret Service (dbus-monitor); file: reads of its files "
+                       "(inotify); before the agent spared them (v0.1.0 dev, 62fedd1): 9 keyring, 17 file")
+
+    @staticmethod
+    def _ran(done: Run) -> tuple[int, str, str]:
+        return done.rc, done.out, done.err
+
     def stop(self) -> None:
         from awsenv.store import agentclient as agent
 
@@ -855,11 +904,17 @@ echo "hook=$hook elapsed $start $end empty $start2 $end2"
         shutil.rmtree(self.runtime, ignore_errors=True)
 
 
+STEPS = ("bench_switches", "bench_sso", "bench_memory", "bench_startup", "bench_active", "bench_hook",
+         "bench_endpoint", "bench_broker", "bench_dead_sts", "bench_reads")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="runs per command (at least 10 for the record)")
     parser.add_argument("--no-awsume", action="store_true", help="skip awsume (no PyPI access)")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results.md")
+    parser.add_argument("--only", choices=[step.removeprefix("bench_") for step in STEPS],
+                        help="run one row's step alone (results.md is not written)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be positive")
@@ -867,9 +922,10 @@ def main() -> int:
     started = time.monotonic()
     try:
         bench.start()
-        for step in (bench.bench_switches, bench.bench_sso, bench.bench_memory, bench.bench_startup,
-                     bench.bench_active, bench.bench_hook, bench.bench_endpoint, bench.bench_broker,
-                     bench.bench_dead_sts):
+        for name in STEPS:
+            if args.only and name != f"bench_{args.only}":
+                continue
+            step = getattr(bench, name)
             try:
                 step()
             except Exception as err:  # noqa: BLE001 - one broken row must not hide the others
@@ -880,7 +936,7 @@ def main() -> int:
     text = bench.report()
     print(text)
     print(f"(bench took {time.monotonic() - started:.0f} s)", file=sys.stderr)
-    if not args.no_write:
+    if not args.no_write and not args.only:
         RESULTS.write_text(text)
     return 1 if bench.failed else 0
 

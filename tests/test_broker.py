@@ -300,8 +300,11 @@ def test_a_renewal_gets_its_shells_endpoint_and_leaves_os_environ_alone(world, m
         def replace(self, doc: dict) -> None:
             self.doc = doc
 
+        def held(self) -> dict:
+            return dict(self.doc)
+
     class Store:  # the keyring, as a renewal writes to it
-        def update_sessions(self, change, publish):
+        def update_sessions(self, change, publish, held=None):
             new = holder.snapshot()
             change(new)
             publish(new)

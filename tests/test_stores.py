@@ -180,11 +180,15 @@ def test_the_file_is_private_sealed_and_names_nothing(file_store):
     assert end == b"" and sealed
     fields = json.loads(header)
     assert fields["kdf"] == "scrypt" and fields["cipher"] == "AES-256-GCM" and fields["n"] >= 1 << 15
-    # Item names are sealed with the values (`:` and `-` are not base64: no match by chance).
-    for name in (b"key:jump", b"key:ci", b"mfa-used"):
-        assert name not in path.read_bytes()
-    # No temporary file is left beside it; only the lock file.
-    assert sorted(p.name for p in path.parent.iterdir()) == ["store", "store.lock"]
+    # Item names are sealed with the values (`:` and `-` are not base64: no match by chance),
+    # and so are the sessions, in their own file under the same key.
+    sessions = path.parent / "sessions"
+    assert stat.S_IMODE(sessions.stat().st_mode) == 0o600
+    assert json.loads(sessions.read_bytes().split(b"\n")[0])["check"] == fields["check"]
+    for name in (b"key:jump", b"key:ci", b"mfa-used", b"role", b"Expiration"):
+        assert name not in path.read_bytes() and name not in sessions.read_bytes()
+    # No temporary file is left beside them; only the lock file.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["sessions", "store", "store.lock"]
 
 
 def test_a_wrong_passphrase_is_one_line_and_changes_nothing(file_store):
@@ -348,3 +352,35 @@ def test_a_pass_failure_is_one_line(pass_store):
     subprocess.run(["gpgconf", "--kill", "gpg-agent"], env=world.env, capture_output=True)
     line = one_line_error(world.run("use", "ci", "--shell", "bash", env={"AWSENV_AGENT": "0"}), 1)
     assert line.startswith("awsenv: pass failed while reading awsenv/") and "decrypt" in line
+
+
+# fewer unlocks (issue 22, item 4) -----------------------------------------------------------
+def test_a_scripted_day_reads_the_file_store_once_per_mfa_session(file_store):
+    """One MFA session, 30 switches among three roles and five renewals at the prompt,
+    with the agent up: the file is read once (the long-term key, for the MFA session).
+    inotify counts the reads, from outside (tests/storereads.py)."""
+    from storereads import EXTRA_CONFIG, RENEWALS, FileReads, scripted_day
+
+    world = file_store
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + EXTRA_CONFIG.format(serial=world.alice.mfa_serial))
+    world.add_keys()
+    use(world, "ci")  # yesterday: the agent started, holding the store's key
+    wait_for_agent(world)
+    world.ok("clear")  # and today no session is left
+    world.moto.calls.clear()
+
+    reads = FileReads(world.store_file.parent)
+    try:
+        problems = scripted_day(lambda *args, env: _ran(world.run(*args, env=env)), world.env, "123456")
+        count, by_name = reads.count(), dict(reads.by_name)
+    finally:
+        reads.close()
+    assert problems == []
+    actions = [action for action, _key in world.moto.actions()]
+    assert actions.count("GetSessionToken") == 1 and actions.count("AssumeRole") == 3 + RENEWALS, actions
+    assert count == 1, f"the file store was read {count} times in the day: {by_name}"
+
+
+def _ran(done) -> tuple[int, str, str]:
+    return done.returncode, done.stdout, done.stderr

@@ -212,7 +212,7 @@ class Broker:
         if isinstance(adhoc, list) and len(adhoc) == 3:
             config.adhoc(adhoc[0], adhoc[1], adhoc[2])
         resolver = Resolver(config, self.vault, sessions=self.agent.snapshot(), keyless=True,
-                            publish=self.agent.replace, endpoints=_endpoints(watch.spec.get("env")))
+                            publish=self.agent.replace, held=self.agent.held, endpoints=_endpoints(watch.spec.get("env")))
         chain = config.chain(watch.profile)
         top = chain[0]
         if top.is_role:

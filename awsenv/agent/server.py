@@ -91,6 +91,11 @@ class Agent:
         with self.lock:
             return dict(self.doc)
 
+    def held(self) -> dict | None:
+        """The document, once loaded: what a renewal writes over, without reading the store."""
+        with self.lock:
+            return dict(self.doc) if self.loaded else None
+
     def replace(self, doc: dict) -> None:
         with self.lock:
             self.doc = doc

@@ -93,7 +93,7 @@ class Resolver:
 
     def __init__(
         self, config: AwsConfig, vault: Vault | None = None, clock=time.time, sessions: dict | None = None,
-        keyless: bool = False, publish=None, endpoints: Endpoints | None = None,
+        keyless: bool = False, publish=None, endpoints: Endpoints | None = None, held=None,
     ) -> None:
         self.config = config
         # The agent's renewals: where AWS is for the shell they renew for (sts.Endpoints);
@@ -105,6 +105,7 @@ class Resolver:
         # keyless: the agent's renewals, which may use cached sessions only.
         self.keyless = keyless
         self._publish = publish
+        self._held = held  # with publish: the document its receiver holds (Vault.update_sessions)
         self._watch: dict | None = None
         self._agent = False  # the document came from a running agent
         self._new: dict[str, dict] = {}
@@ -172,12 +173,12 @@ class Resolver:
             if codes:
                 data.setdefault(USED_CODES, {}).update(codes)
 
-        publish = self._publish
+        publish, held = self._publish, self._held
         if publish is None:
             from ..store import agentclient as agent
 
-            publish = agent.push
-        self.vault.update_sessions(merge, publish)
+            publish, held = agent.push, agent.fetch
+        self.vault.update_sessions(merge, publish, held)
         self._new = {}
 
     # MFA ---------------------------------------------------------------------
@@ -478,5 +479,5 @@ def drop_sessions(vault: Vault, profiles: set[str] | None) -> int:
 
     from ..store import agentclient as agent
 
-    vault.update_sessions(change, agent.push)
+    vault.update_sessions(change, agent.push, agent.fetch)
     return len(dropped)

@@ -6,7 +6,8 @@ Service round trip costs far more. So the first run that reads the `sessions` it
 the key store starts the agent (awsenv/agent/server.py), which keeps that document in
 memory and answers over a Unix socket with mode 0600 in a 0700 directory
 (`$XDG_RUNTIME_DIR/awsenv/agent.sock`). The key store stays the durable store: every
-write goes to the store first and is then pushed there.
+write goes to the store first and is then pushed there, under the sessions lock; so a
+write starts from the agent's document rather than reading the store (Vault.update_sessions).
 
 Protocol: one JSON request per connection, one JSON reply, {"ok": false} on refusal.
   {"op": "get", "store": name, "watch": {...}?}  -> {"ok": true, "doc": {...}}   (watch: renew this role)

@@ -20,6 +20,16 @@
 - A write goes to a temporary file in the same directory (0600), is fsync'd and then
   replaces the store, all under `store.lock`: a reader sees the old file or the new one,
   and two shells writing at once lose nothing.
+- The `sessions` item (the cache of STS sessions, written at every new session) is
+  sealed the same way under the same key, in `sessions` beside the store:
+
+      {"format": "awsenv-sessions", "version": 1, "cipher": "AES-256-GCM", "nonce": B64, "check": B64}
+      B64 of the sealed item
+
+  so that writing it takes nothing but the key: the agent, which holds the key and the
+  document, renews roles without reading the store, and a day of use reads it once
+  (the long-term key, for the MFA session). A sessions file sealed under another key
+  (the store was made anew) is dropped: it only costs new sessions.
 
 The passphrase comes from `AWSENV_FILE_PASSPHRASE` or the terminal (asked twice when
 the file is made). Only the derived key leaves this module: to the session agent, which
@@ -38,6 +48,7 @@ import secrets
 from ..core.errors import Cancelled, KeyringError
 
 FORMAT, VERSION = "awsenv-store", 1
+SESSIONS, SESSIONS_FORMAT = "sessions", "awsenv-sessions"
 COST = {"n": 1 << 15, "r": 8, "p": 1}  # 32 MiB and about 0.1 s; the agent spares repeats
 BOUNDS = {"n": (1 << 10, 1 << 20), "r": (1, 32), "p": (1, 16)}  # a hostile header can't ask for gigabytes
 KEY_BYTES, NONCE_BYTES, SALT_BYTES = 32, 12, 16
@@ -70,6 +81,7 @@ class FileStore:
 
     def __init__(self, path: str | None = None) -> None:
         self.path = path or default_path()
+        self.sessions_path = os.path.join(os.path.dirname(self.path), SESSIONS)
         self._key: bytes | None = None
         self._kdf: dict = {}  # the salt and cost _key was derived with
         self.derived = False  # from a passphrase in this process: worth handing to the agent
@@ -95,15 +107,27 @@ class FileStore:
             self._read()
 
     def get(self, item: str) -> str | None:
+        if item == SESSIONS:
+            return self._read_sessions()
         return self._read().get(item)
 
     def set(self, item: str, value: str) -> None:
+        if item == SESSIONS:
+            self._write_sessions(value)
+            return
         with self._locked():
             doc = self._read()
             doc[item] = value
             self._write(doc)
 
     def delete(self, item: str) -> bool:
+        if item == SESSIONS:
+            with self._locked():
+                try:
+                    os.unlink(self.sessions_path)
+                except FileNotFoundError:
+                    return False
+            return True
         if not os.path.exists(self.path):
             return False
         with self._locked():
@@ -129,14 +153,14 @@ class FileStore:
         key = self._unlock(header)
         return self._open(header_line, header, key, sealed)
 
-    def _split(self, raw: bytes) -> tuple[bytes, bytes]:
+    def _split(self, raw: bytes, path: str | None = None) -> tuple[bytes, bytes]:
         lines = raw.split(b"\n")
         if len(lines) != 3 or lines[2] != b"" or not lines[1]:
-            raise self._damaged("not two lines" if raw else "empty")
+            raise self._damaged("not two lines" if raw else "empty", path)
         try:
             return lines[0], base64.b64decode(lines[1], validate=True)
         except ValueError:
-            raise self._damaged("the sealed part is not base64") from None
+            raise self._damaged("the sealed part is not base64", path) from None
 
     def _header(self, line: bytes) -> dict:
         try:
@@ -176,9 +200,70 @@ class FileStore:
             raise self._damaged("the sealed document is not a set of items")
         return doc
 
-    def _damaged(self, why: str) -> KeyringError:
+    def _damaged(self, why: str, path: str | None = None) -> KeyringError:
+        if path is not None:  # the sessions file: a cache
+            return KeyringError(f"the file store's sessions {path} are damaged ({why}); "
+                                "remove that file (awsenv clear cannot read it) and sign in again")
         return KeyringError(f"the file store {self.path} is damaged ({why}); restore it from a backup, "
                             "or move it away and store the keys again")
+
+    # the sessions file -------------------------------------------------------------------
+    def _read_sessions(self) -> str | None:
+        try:
+            with open(self.sessions_path, "rb") as stream:
+                raw = stream.read()
+        except FileNotFoundError:
+            return None
+        except OSError as err:
+            raise KeyringError(f"cannot read the file store {self.sessions_path}: {err.strerror}") from None
+        line, sealed = self._split(raw, self.sessions_path)
+        try:
+            header = json.loads(line)
+            nonce, check = (base64.b64decode(header[name], validate=True) for name in ("nonce", "check"))
+        except (ValueError, KeyError, TypeError):
+            raise self._damaged("the header is not an awsenv sessions header", self.sessions_path) from None
+        if header.get("format") != SESSIONS_FORMAT or header.get("version") != VERSION \
+                or header.get("cipher") != "AES-256-GCM" or len(nonce) != NONCE_BYTES:
+            raise self._damaged("not an awsenv sessions file of this version", self.sessions_path)
+        key = self._sessions_key(check)
+        if key is None:
+            return None  # sealed under another store's key
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        try:
+            return AESGCM(key).decrypt(nonce, sealed, line).decode()
+        except (InvalidTag, UnicodeDecodeError):
+            raise self._damaged("its contents do not match their seal", self.sessions_path) from None
+
+    def _sessions_key(self, check: bytes | None) -> bytes | None:
+        """The store's key, to open sessions sealed with `check` (None: to seal them):
+        this process's, the agent's, else the store is opened for it (and made, to seal
+        the first sessions). None when `check` is another key's."""
+        header = {"check": check}
+        for lookup in (held, lambda _path: self._key, self._from_agent):
+            key = lookup(self.path)
+            if key is not None and (check is None or _fits(key, header)):
+                if self._key is None:
+                    self._key = key
+                return key
+        if check is not None and not os.path.exists(self.path):
+            return None
+        self.open(create=True)
+        assert self._key is not None
+        return self._key if check is None or _fits(self._key, header) else None
+
+    def _write_sessions(self, value: str) -> None:
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        key = self._sessions_key(None)
+        assert key is not None
+        header = {"format": SESSIONS_FORMAT, "version": VERSION, "cipher": "AES-256-GCM",
+                  "nonce": _b64(secrets.token_bytes(NONCE_BYTES)), "check": _b64(_check(key))}
+        line = json.dumps(header, separators=(",", ":")).encode()
+        sealed = AESGCM(key).encrypt(base64.b64decode(header["nonce"]), value.encode(), line)
+        with self._locked():
+            _replace(self.sessions_path, line + b"\n" + base64.b64encode(sealed) + b"\n")
 
     # the key ---------------------------------------------------------------------------
     def _unlock(self, header: dict) -> bytes:

@@ -318,12 +318,20 @@ class Vault:
         # A damaged entry is dropped, not trusted: it only costs a new session.
         return {k: v for k, v in data.items() if isinstance(v, dict)}
 
-    def update_sessions(self, change: Callable[[dict], None], publish: Callable[[dict], object] | None = None) -> dict:
+    def update_sessions(self, change: Callable[[dict], None], publish: Callable[[dict], object] | None = None,
+                        held: Callable[[], dict | None] | None = None) -> dict:
         """Read, change and write the session document under a lock, so two shells
         refreshing at once don't drop each other's sessions. `publish` hands the result
-        on (to the agent) while the lock is held, so copies never go back in time."""
+        on (to the agent) while the lock is held, so copies never go back in time.
+        `held` gives the document the agent holds, or None: under this lock it is the
+        one in the store (every write publishes to it before letting go), so taking it
+        spares a read of the store, which is a Keychain or passphrase prompt for some."""
         with _lock():
-            data = self.load_sessions()
+            data = held() if held is not None else None
+            if data is None:
+                data = self.load_sessions()
+            else:
+                data = {k: v for k, v in data.items() if isinstance(v, dict)}
             change(data)
             self._set(SESSIONS, json.dumps(data, separators=(",", ":"), sort_keys=True))
             if publish is not None:
