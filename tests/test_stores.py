@@ -384,3 +384,27 @@ def test_a_scripted_day_reads_the_file_store_once_per_mfa_session(file_store):
 
 def _ran(done) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
+
+
+def test_two_file_stores_sharing_a_runtime_dir_never_see_each_others_sessions(file_store):
+    """One agent per runtime directory, and writes start from the agent's copy: a file
+    store elsewhere (another XDG_DATA_HOME) must neither read the first one's sessions
+    from the agent nor have them written into its file."""
+    world = file_store
+    world.add_keys_for("jump")
+    use(world, "jump", "--mfa-code", "123456")
+    other = {"XDG_DATA_HOME": str(world.root / "other-data")}
+    world.ok("add", "ci", "--env", env={**other, "AWS_ACCESS_KEY_ID": world.robot.key_id,
+                                       "AWS_SECRET_ACCESS_KEY": world.robot.secret})
+    world.moto.calls.clear()
+    listed = json.loads(world.ok("list", "--json", env=other).stdout)
+    jump = next(row for row in listed["profiles"] if row["profile"] == "jump")
+    assert not jump["session_seconds_left"], "the other store sees the first one's MFA session"
+    use(world, "ci", env=other)  # a write to the other store, with the first one's agent up
+    assert world.moto.actions() == [("GetSessionToken", world.robot.key_id)]
+    again = use(world, "jump", "--mfa-code", "123456")  # the first store still has its session
+    assert world.moto.actions() == [("GetSessionToken", world.robot.key_id)], "the first store lost its session"
+    assert again["AWSENV_PROFILE"] == "jump"
+    listed = json.loads(world.ok("list", "--json", env=other).stdout)
+    jump = next(row for row in listed["profiles"] if row["profile"] == "jump")
+    assert not jump["session_seconds_left"], "the first store's session was written into the other"

@@ -169,7 +169,7 @@ class Agent:
         import base64
 
         path, key = message.get("store"), message.get("key")
-        if self.store != "file" or not isinstance(path, str) or not isinstance(key, str):
+        if not self.store.startswith("file:") or not isinstance(path, str) or not isinstance(key, str):
             return {"ok": False}
         try:
             filestore.hold(path, base64.b64decode(key, validate=True))
@@ -182,7 +182,7 @@ class Agent:
         import base64
 
         path = message.get("store")
-        key = filestore.held(path) if self.store == "file" and isinstance(path, str) else None
+        key = filestore.held(path) if self.store.startswith("file:") and isinstance(path, str) else None
         return {"ok": True, "key": base64.b64encode(key).decode()} if key else {"ok": False}
 
     def describe_store(self) -> str:
@@ -287,7 +287,7 @@ def serve(idle: float, handoff: dict | None = None) -> None:
     state = Agent(idle)
     state.path = path
     try:
-        if state.store == "file":
+        if state.store.startswith("file:"):
             filestore.ask_agent = False  # we are the agent
             if handoff:
                 state.unlock(handoff)

@@ -8,6 +8,12 @@ import stat
 import sys
 
 
+def data_dir() -> str:
+    """$XDG_DATA_HOME/awsenv: where the file store keeps its files."""
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(data, "awsenv")
+
+
 def runtime_dir() -> str | None:
     """A private directory for the socket and the lock, or None when none can be trusted."""
     # Feature detection, not os.name: Windows has no uids (and no os.getuid) to check.

@@ -30,7 +30,7 @@ import json
 import os
 import sys
 
-from ..host.runtime import process_gone, runtime_dir
+from ..host.runtime import data_dir, process_gone, runtime_dir
 
 CONNECT_TIMEOUT = 0.5
 
@@ -44,8 +44,11 @@ def enabled() -> bool:
 
 
 def store_name() -> str:
-    """The store (AWSENV_BACKEND) a document comes from: an agent serves one."""
-    return os.environ.get("AWSENV_BACKEND") or "keyring"
+    """The store (AWSENV_BACKEND) a document comes from: an agent serves one. A file
+    store is named with its folder: writes start from the agent's copy, so an agent must
+    never hand one file store's sessions to a run that uses another."""
+    name = os.environ.get("AWSENV_BACKEND") or "keyring"
+    return f"file:{data_dir()}" if name == "file" else name
 
 
 def socket_path() -> str | None:

@@ -46,6 +46,7 @@ import os
 import secrets
 
 from ..core.errors import Cancelled, KeyringError
+from ..host.runtime import data_dir
 
 FORMAT, VERSION = "awsenv-store", 1
 SESSIONS, SESSIONS_FORMAT = "sessions", "awsenv-sessions"
@@ -62,8 +63,7 @@ ask_agent = True
 
 
 def default_path() -> str:
-    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return os.path.join(data, "awsenv", "store")
+    return os.path.join(data_dir(), "store")
 
 
 def hold(path: str, key: bytes) -> None:
