@@ -493,3 +493,69 @@ def test_a_trickled_request_is_cut_at_the_read_timeout_and_workers_are_bounded()
     finally:
         gate.set()
         served_by.close()
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_kill_of_the_served_agent_is_repaired_by_the_prompt_right_after_it(world, term, shell):
+    """`kill $AWSENV_SERVED` sends SIGTERM, and the prompt hook runs at once, while the
+    agent is still on its way out: the hook must see it going, and repair the endpoint
+    before the next command."""
+    world.add_keys()
+    t = term(shell)
+    t.run("awsenv use dev --server --mfa-code 123456")
+    wait_for_agent(world)
+    old = t.number("AWSENV_SERVED")
+
+    said = t.run("kill $AWSENV_SERVED")
+
+    assert t.number("AWSENV_SERVED") == agent_pid(world) != old, said
+    assert "assumed-role/dev/" in t.run("aws sts get-caller-identity --query Arn --output text")
+    assert "MFA code" not in t.output and "Could not connect" not in t.output
+    assert "a new agent serves it" in said
+
+
+def test_a_served_agent_that_cannot_be_restarted_is_said_in_one_line(world, term):
+    world.add_keys()
+    t = term("bash")
+    t.run("awsenv use dev --server --mfa-code 123456")
+    wait_for_agent(world)
+    t.run("export AWSENV_AGENT=0")  # from now on, no agent can start
+
+    said = t.run("kill $AWSENV_SERVED")
+
+    lines = [line for line in said.splitlines() if line.startswith("awsenv:")]
+    assert len(lines) == 1 and "could not be restarted" in lines[0], said
+    assert "awsenv use dev --server" in lines[0]
+    assert "awsenv:" not in t.run("true")  # said once, not at every prompt
+
+
+def test_agent_stop_in_server_mode_says_the_next_prompt_restarts_it(world, term):
+    world.add_keys()
+    t = term("bash")
+    t.run("awsenv use dev --server --mfa-code 123456")
+    wait_for_agent(world)
+    old = t.number("AWSENV_SERVED")
+
+    said = t.run("awsenv agent stop")
+
+    assert "agent stopped" in said and "starts a new agent at its next prompt" in said
+    assert "a new agent serves it" in said  # and this shell's next prompt did
+    assert t.number("AWSENV_SERVED") == agent_pid(world) != old
+    t.run("awsenv unset")
+    said = t.run("awsenv agent stop")
+    assert "agent stopped" in said and "next prompt" not in said
+    assert "no agent is running" in t.run("awsenv agent status")
+
+
+def test_status_in_server_mode_says_the_credentials_are_served(world):
+    world.add_keys()
+    env = served(world, "dev", "--mfa-code", "123456")
+    pid = agent_pid(world)
+
+    line = world.ok("status", env=env).stdout
+    assert line.startswith("dev  served by the agent (pid %d) at http://127.0.0.1:" % pid), line
+    report = json.loads(world.ok("status", "--json", env=env).stdout)
+    assert report["served"] is True and report["agent_pid"] == pid and report["agent_running"] is True
+    assert report["endpoint"] == env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+    os.kill(pid, signal.SIGTERM)
+    assert "is gone; the next prompt starts a new one" in world.ok("status", env=env).stdout

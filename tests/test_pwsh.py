@@ -258,3 +258,41 @@ def test_the_completer_environment_completes(world, tmp_path, line, wanted):
     done = world.run(env=env)
     assert done.returncode == 0 and done.stdout == "", done.stderr
     assert wanted <= {word.rstrip(" ") for word in out.read_bytes().decode("utf-8").split("\n")}
+
+
+def test_use_alone_reaches_the_program_with_the_console_as_its_input(init):
+    """The picker (`awsenv use` with no profile) reads keys and draws on the terminal:
+    the program must be the only command of its pipeline (nothing piped into it), with
+    no redirection, while its output is captured for Invoke-Expression; and the
+    wrapper's no-Python shortcut must need a profile."""
+    fns = functions(init())
+    calls = [c for c in of_type(fns["global:__awsenv_run"], "command")
+             if c.named_children and c.named_children[0].type == "command_invokation_operator"]
+    assert len(calls) == 1
+    call = calls[0]
+    pipeline = call.parent.parent
+    assert pipeline.type == "pipeline" and of_type(pipeline, "command") == [call]
+    assert not [n for n in walk(call) if "redirect" in n.type]
+    assert elements(call) == ["--argv-env"]
+
+    captured = [a for a in of_type(fns["global:__awsenv_eval"], "assignment_expression")
+                if a.named_children[0].text.decode() == "$out"]
+    assert len(captured) == 1 and "__awsenv_run" in captured[0].text.decode()
+    wrapper = fns["global:awsenv"]
+    shortcut = [c for c in of_type(wrapper, "if_statement") if "AWSENV_PROFILE" in c.text.decode()]
+    assert shortcut and "$Arguments.Count -eq 2" in shortcut[0].text.decode()
+    assert commands(wrapper, "__awsenv_eval")
+
+
+def test_the_hook_counts_an_agent_with_a_leaving_signal_pending_as_gone(init):
+    """`kill $AWSENV_SERVED`: the agent blocks SIGTERM, SIGHUP and SIGINT until its
+    endpoint is closed, and the hook reads them from /proc/PID/status, as in the other
+    shells (the mask comes from core/settings.py)."""
+    from awsenv.core.settings import LEAVING_MASK
+
+    fns = functions(init())
+    leaving = fns["global:__awsenv_leaving"]
+    text = leaving.text.decode()
+    assert "/proc/$agent/status" in text and "(SigPnd|ShdPnd)" in text
+    assert f"-band {LEAVING_MASK}" in text and LEAVING_MASK == 0x4103
+    assert commands(fns["global:__awsenv_due"], "__awsenv_leaving")

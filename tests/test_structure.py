@@ -64,6 +64,7 @@ def test_cached_use_imports_no_aws_sdk_nor_keyring_and_calls_no_sts(world):
     # The fast path decides before argparse, and the hot modules avoid the costly ones
     # (typing too: ~5 ms where site has not imported it already).
     assert heavy(names, ("argparse", "dataclasses", "pathlib", "shutil", "shellingham", "typing")) == []
+    assert heavy(names, ("prompt_toolkit",)) == [], "only the picker (use with no profile) draws"
     assert world.moto.actions() == [], "a cached switch must not call STS"
 
 

@@ -18,8 +18,13 @@ MFA or parent sessions) and serves the loopback credential endpoint (endpoint.py
 TOTP secret and never prompts.
 
 It exits after `AWSENV_AGENT_IDLE` seconds without a request (default 3600) unless
-endpoint tokens are live, when its socket is removed or replaced, on SIGTERM, or when
-told to stop; it removes its socket on the way out. `AWSENV_AGENT=0` turns it off.
+endpoint tokens are live, when its socket is removed or replaced, on SIGTERM, SIGHUP or
+SIGINT, or when told to stop; it removes its socket on the way out. Those three signals
+are blocked, not caught: they stay pending, where a server-mode shell's prompt hook
+sees them in /proc/PID/status, until the agent has closed its endpoint and removed its
+socket. It looks for them before each request (so the refresh that repairs the
+endpoint never talks to an agent on its way out) and at least once a second.
+`AWSENV_AGENT=0` turns it off.
 
 The protocol is in awsenv/store/agentclient.py, the client every command calls.
 """
@@ -83,6 +88,8 @@ class Agent:
         self.last = time.monotonic()
         self.done = threading.Event()
         self.path = ""  # the socket, once bound
+        self.identity = 0  # its inode: a socket at that path that isn't ours stays
+        self.held: set = set()  # the blocked signals that tell it to go
         self.broker = Broker(self)
         self._endpoint = None
 
@@ -232,6 +239,17 @@ class Agent:
         self.broker.close()
         self.done.set()
 
+    def told_to_go(self) -> bool:
+        import signal
+
+        return bool(self.held) and bool(self.held & signal.sigpending())
+
+    def leave(self) -> None:
+        """A signal told us to go: the socket and the endpoint first, so that the
+        next caller starts a new agent instead of waiting on this one."""
+        _unlink_ours(self.path, self.identity)
+        self.stop()
+
 
 def _bind(path: str):
     """Bind and listen at once. A socket file that refuses connections is left by a
@@ -276,16 +294,20 @@ def serve(idle: float, handoff: dict | None = None) -> None:
     if listener is None:
         return
     identity = os.stat(path).st_ino
+    held = {getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name)}
+    if hasattr(signal, "pthread_sigmask") and hasattr(signal, "sigpending"):
+        # Before any thread starts: each one inherits the mask, so none takes them.
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    else:
+        def terminate(_signum, _frame):
+            raise SystemExit(0)
 
-    def terminate(_signum, _frame):
-        raise SystemExit(0)
-
-    for name in ("SIGTERM", "SIGHUP", "SIGINT"):  # not every OS has SIGHUP
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), terminate)
+        for number in held:
+            signal.signal(number, terminate)
+        held = set()
     listener.settimeout(1.0)
     state = Agent(idle)
-    state.path = path
+    state.path, state.identity, state.held = path, identity, held
     try:
         if state.store.startswith("file:"):
             filestore.ask_agent = False  # we are the agent
@@ -295,6 +317,8 @@ def serve(idle: float, handoff: dict | None = None) -> None:
         state.last = time.monotonic()  # idle time counts from when it can answer
         state.broker.start()
         while not state.done.is_set():
+            if state.told_to_go():
+                return
             if time.monotonic() - state.last >= idle and not state.tokens_live():
                 return
             try:
@@ -308,19 +332,26 @@ def serve(idle: float, handoff: dict | None = None) -> None:
                 continue
             threading.Thread(target=_answer, args=(state, conn), daemon=True).start()
     finally:
+        _unlink_ours(path, identity)
         state.stop()
         listener.close()
-        try:
-            if os.stat(path).st_ino == identity:
-                os.unlink(path)
-        except OSError:
-            pass
+
+
+def _unlink_ours(path: str, identity: int) -> None:
+    try:
+        if os.stat(path).st_ino == identity:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 def _answer(state: Agent, conn) -> None:
     import time
 
     with conn:
+        if state.told_to_go():
+            state.leave()
+            return  # no answer: the caller goes on as with no agent, and starts one
         conn.settimeout(2.0)
         try:
             if not _peer_is_us(conn):

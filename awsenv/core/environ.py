@@ -34,6 +34,9 @@ HOOK_STATE = ("AWSENV_NEXT_CHECK",)
 SERVER = ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWSENV_SERVED")
 # botocore reads these before the FULL_URI and TOKEN that server mode sets.
 COMPETING = ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+# `use -` (as `cd -` uses OLDPWD): the profile a switch left. `unset` removes it with
+# everything else awsenv set.
+PREVIOUS = "AWSENV_PREVIOUS"
 STATIC = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
           "AWS_CREDENTIAL_EXPIRATION", "AWS_SESSION_EXPIRATION")
 
@@ -41,6 +44,15 @@ STATIC = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
 def _served(env: Mapping[str, str]) -> Plan:
     """What an earlier `use --server` left, removed only where it is set."""
     return [(name, None) for name in SERVER] if "AWSENV_SERVED" in env else []
+
+
+def _previous(profile: str, env: Mapping[str, str]) -> Plan:
+    """Remember the active profile when this plan leaves it; an ad hoc role has no
+    name to go back to."""
+    old = env.get("AWSENV_PROFILE")
+    if old and old != profile and "AWSENV_ROLE_ARN" not in env:
+        return [(PREVIOUS, old)]
+    return []
 
 
 def use_plan(
@@ -69,7 +81,7 @@ def use_plan(
             ("AWSENV_EXPIRES", str(expiration)),
         ]
     plan += [(name, adhoc[name]) for name in ADHOC if name in adhoc]
-    return plan + _region(region, env)
+    return plan + _previous(profile, env) + _region(region, env)
 
 
 def server_plan(
@@ -92,7 +104,7 @@ def server_plan(
         ("AWSENV_EXPIRES", str(act_by)),
     ]
     plan += [(name, adhoc[name]) for name in ADHOC if name in adhoc]
-    return plan + _region(region, env)
+    return plan + _previous(profile, env) + _region(region, env)
 
 
 def _region(region: str | None, env: Mapping[str, str]) -> Plan:
@@ -120,7 +132,7 @@ def restore_region(env: Mapping[str, str]) -> Plan:
 
 def unset_plan(env: Mapping[str, str]) -> Plan:
     return ([(name, None) for name in CREDENTIALS + ("AWS_SECURITY_TOKEN",) + HOOK_STATE + ADHOC]
-            + _served(env) + restore_region(env))
+            + [(PREVIOUS, None)] * (PREVIOUS in env) + _served(env) + restore_region(env))
 
 
 def apply(plan: Plan, env: dict[str, str]) -> dict[str, str]:

@@ -19,6 +19,12 @@ MIN_TTL = 300  # AWSENV_MIN_TTL: credentials handed out last at least this long
 # shell's arithmetic.
 NUMBER_DIGITS = 12
 NEVER = 9999999999  # AWSENV_NEXT_CHECK: nothing more to do for these credentials
+# The signals that end the agent (SIGHUP, SIGINT, SIGKILL, SIGTERM), as the mask of
+# /proc/PID/status's SigPnd and ShdPnd lines. The agent blocks all but SIGKILL, so they
+# stay pending until it has closed its endpoint: a prompt hook that reads the mask sees
+# a server-mode agent that is going away from the instant `kill` returns.
+LEAVING_SIGNALS = (1, 2, 9, 15)
+LEAVING_MASK = sum(1 << (number - 1) for number in LEAVING_SIGNALS)
 AGENT_IDLE = 3600  # AWSENV_AGENT_IDLE: the agent exits after this long without a request
 
 

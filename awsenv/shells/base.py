@@ -48,6 +48,7 @@ class Shell:
             "__AWSENV_WINDOW__": str(settings.REFRESH_WINDOW),
             "__AWSENV_DIGITS__": str(settings.NUMBER_DIGITS),
             "__AWSENV_NEVER__": str(settings.NEVER),
+            "__AWSENV_LEAVING__": str(settings.LEAVING_MASK),
         }
         with open(os.path.join(template_dir(), self.template), encoding="utf-8") as stream:
             text = stream.read()

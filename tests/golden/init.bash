@@ -64,6 +64,33 @@ awsenv_prompt() {
     fi
 }
 
+# Whether the agent $1 is gone or going away: no such process, a zombie, or one with
+# SIGTERM, SIGHUP, SIGINT or SIGKILL pending. The agent blocks the first three until it
+# has closed its endpoint, so /proc/PID/status shows them from the moment `kill`
+# returns. Builtin reads; without /proc, kill -0 tells only whether it is gone.
+__awsenv_leaving() {
+    if [[ ! -r /proc/self/status ]]; then
+        ! \builtin kill -0 "$1" 2>/dev/null
+        \builtin return
+    fi
+    \builtin local __awsenv_key __awsenv_value __awsenv_state=
+    {
+        while IFS=$' \t' \builtin read -r __awsenv_key __awsenv_value; do
+            case "$__awsenv_key" in
+            State:) __awsenv_state=$__awsenv_value ;;
+            SigPnd: | ShdPnd:)
+                if [[ ${#__awsenv_value} -eq 16 && "$__awsenv_value" != *[!0-9a-f]* ]] \
+                    && ((16#${__awsenv_value:8} & 16643)); then
+                    \builtin return 0
+                fi
+                ;;
+            SigBlk:) \builtin break ;;
+            esac
+        done <"/proc/$1/status"
+    } 2>/dev/null
+    [[ -z "$__awsenv_state" || "$__awsenv_state" == [ZX]* ]]
+}
+
 # Due: AWSENV_NEXT_CHECK has come (set after a declined or capped refresh), or else
 # fewer than AWSENV_REFRESH_WINDOW seconds are left.
 __awsenv_due() {
@@ -76,16 +103,11 @@ __awsenv_due() {
         ((__awsenv_time >= 10#$AWSENV_NEXT_CHECK))
         \builtin return
     fi
-    # Server mode: a dead agent took the endpoint with it; a refresh repairs it. Where
-    # /proc exists it tells a zombie from a live agent, with a builtin read.
-    if [[ -n "${AWSENV_SERVED-}" && "$AWSENV_SERVED" != *[!0-9]* ]]; then
-        \builtin local __awsenv_stat=
-        if [[ -r /proc/self/stat ]]; then
-            { \builtin read -r __awsenv_stat <"/proc/$AWSENV_SERVED/stat"; } 2>/dev/null
-            [[ -n "$__awsenv_stat" && "${__awsenv_stat##*\) }" != Z* ]] || \builtin return 0
-        elif ! \builtin kill -0 "$AWSENV_SERVED" 2>/dev/null; then
-            \builtin return 0
-        fi
+    # Server mode: an agent that is gone or going took the endpoint with it; a refresh
+    # repairs it.
+    if [[ -n "${AWSENV_SERVED-}" && "$AWSENV_SERVED" != *[!0-9]* && ${#AWSENV_SERVED} -le 12 ]] \
+        && __awsenv_leaving "$AWSENV_SERVED"; then
+        \builtin return 0
     fi
     __awsenv_window
     ((10#$AWSENV_EXPIRES - __awsenv_time < __awsenv_win))

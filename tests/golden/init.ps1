@@ -63,6 +63,30 @@ function global:awsenv_prompt {
     return $text
 }
 
+# Whether the agent is gone or going away: no such process, a zombie, or one with
+# SIGTERM, SIGHUP, SIGINT or SIGKILL pending, as in the other shells. The agent blocks
+# the first three until it has closed its endpoint, so /proc/PID/status shows them from
+# the moment `kill` returns. Without /proc, only whether it is gone.
+function global:__awsenv_leaving([long] $agent) {
+    if (-not (Test-Path -LiteralPath '/proc/self/status')) {
+        return (-not (Get-Process -Id $agent -ErrorAction Ignore))
+    }
+    $status = Get-Content -LiteralPath "/proc/$agent/status" -ErrorAction Ignore
+    if (-not $status) {
+        return $true
+    }
+    foreach ($line in $status) {
+        if ($line -cmatch '^State:\s+[ZX]') {
+            return $true
+        }
+        if ($line -cmatch '^(SigPnd|ShdPnd):\s+([0-9a-f]{16})$' -and
+            ([Convert]::ToInt64($Matches[2].Substring(8), 16) -band 16643)) {
+            return $true
+        }
+    }
+    return $false
+}
+
 # Due: AWSENV_NEXT_CHECK has come (set after a declined or capped refresh), or else
 # fewer than AWSENV_REFRESH_WINDOW seconds are left.
 function global:__awsenv_due {
@@ -75,19 +99,11 @@ function global:__awsenv_due {
         $next = __awsenv_number $env:AWSENV_NEXT_CHECK
         return ($null -ne $next -and $now -ge $next)
     }
-    # Server mode: a dead agent took the endpoint with it; a refresh repairs it. Where
-    # /proc exists it tells a zombie from a live agent, as in the other shells.
+    # Server mode: an agent that is gone or going took the endpoint with it; a refresh
+    # repairs it.
     $agent = __awsenv_number $env:AWSENV_SERVED
-    if ($null -ne $agent) {
-        if (Test-Path -LiteralPath '/proc/self/stat') {
-            $stat = Get-Content -LiteralPath "/proc/$agent/stat" -Raw -ErrorAction Ignore
-            if (-not $stat -or $stat -match '\) Z') {
-                return $true
-            }
-        }
-        elseif (-not (Get-Process -Id $agent -ErrorAction Ignore)) {
-            return $true
-        }
+    if ($null -ne $agent -and (__awsenv_leaving $agent)) {
+        return $true
     }
     return (($expires - $now) -lt (__awsenv_window))
 }

@@ -38,6 +38,9 @@ def _stop() -> None:
     if path is None or not os.path.exists(path):
         print("awsenv: no agent is running", file=sys.stderr)
         return
+    answer = agent._request({"op": "status"}, path)
+    endpoint = (answer or {}).get("status", {}).get("endpoint") or {}
+    served = sorted(endpoint.get("tokens") or {})
     if not agent.stop(path):
         # Nobody listens: a killed agent's socket file. Remove it, so nothing waits on it.
         try:
@@ -50,6 +53,12 @@ def _stop() -> None:
     while os.path.exists(path) and time.monotonic() < deadline:
         time.sleep(0.02)
     print("awsenv: agent stopped; its endpoint tokens are revoked", file=sys.stderr)
+    if served or os.environ.get("AWSENV_SERVED"):
+        # Server mode repairs a gone agent at the next prompt (the hook can't tell a stop
+        # from a crash): say so, rather than let it look as if the stop did nothing.
+        names = ", ".join(served) if served else os.environ.get("AWSENV_PROFILE", "a profile")
+        print(f"awsenv: it served {names}: a shell in server mode starts a new agent at its next prompt; "
+              "`awsenv unset` there leaves server mode, and then the agent stays stopped", file=sys.stderr)
 
 
 def _session_label(entry: dict) -> str:

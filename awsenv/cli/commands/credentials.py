@@ -87,6 +87,8 @@ def _issue(watch: dict, until: int, token: str | None, owner: int | None) -> dic
 
     message = {"op": "issue", "watch": watch, "until": until, "token": token, "owner": owner}
     answer = agent.ask(message)
+    if answer is None and not agent.enabled():
+        raise UsageError("server mode needs the session agent, and AWSENV_AGENT=0 turns it off")
     if answer is None:
         agent.spawn()
         if agent.wait_for(5.0):
@@ -157,9 +159,27 @@ def refuse_terminal(args, shell) -> None:
                      "or set up the wrapper with `awsenv init` (see awsenv help init)")
 
 
+def choose_profile(args) -> None:
+    """`use -` goes back to the profile before this one, as `cd -` uses OLDPWD; `use`
+    with no profile opens the picker (a usage error without a terminal)."""
+    if getattr(args, "role_arn", None) is not None:
+        return
+    if args.profile == "-":
+        previous = os.environ.get(environ.PREVIOUS)
+        if not previous:
+            raise UsageError("no previous profile in this shell: `use -` goes back to the one "
+                             "before the last switch, as `cd -` does")
+        args.profile = previous
+    elif args.profile is None:
+        from ..picker import pick
+
+        args.profile = pick()
+
+
 def cmd_use(args) -> None:
     shell = target_shell(args)
     refuse_terminal(args, shell)
+    choose_profile(args)
     if server_wanted(args):
         plan, name = _serve_args(args)
     else:
@@ -168,6 +188,10 @@ def cmd_use(args) -> None:
         plan = environ.use_plan(creds, name, region, os.environ, adhoc)
     warn_without_region(name, plan)
     emit(shell.render(plan))
+    if "AWSENV_ROLE_ARN" not in dict(plan):  # an ad hoc role has no name to pick again
+        from ...store import recent
+
+        recent.record(name)
 
 
 def warn_without_region(name: str, plan: environ.Plan) -> None:
@@ -358,6 +382,8 @@ def _refresh_served(shell, state: dict, mode: str) -> None:
     note = f"the session that {profile}'s endpoint renews from {ends}"
     adhoc = {name: os.environ[name] for name in environ.ADHOC if os.environ.get(name)}
     config = AwsConfig()
+    old_agent = env_number("AWSENV_SERVED")
+    agent_gone = old_agent is not None and agent_leaving(old_agent)
     try:
         if "AWSENV_ROLE_ARN" in adhoc:
             config.adhoc(adhoc["AWSENV_ROLE_ARN"], adhoc.get("AWSENV_ROLE_FROM", "default"),
@@ -368,11 +394,17 @@ def _refresh_served(shell, state: dict, mode: str) -> None:
     except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the hook must always learn it tried
         if isinstance(err, KeyboardInterrupt):
             print(file=sys.stderr)
-        elif not isinstance(err, Cancelled):
+        elif not isinstance(err, Cancelled) or agent_gone:
             reason = err if isinstance(err, AwsenvError) else f"internal error ({type(err).__name__})"
-            print(f"awsenv: cannot refresh {profile}: {reason}", file=sys.stderr)
+            if agent_gone:
+                print(f"awsenv: {profile}'s endpoint went away with its agent and could not be restarted "
+                      f"({reason}); run `awsenv use {profile} --server` to serve it again", file=sys.stderr)
+            else:
+                print(f"awsenv: cannot refresh {profile}: {reason}", file=sys.stderr)
         emit(shell.render([("AWSENV_NEXT_CHECK", str(expires if left > 0 else NEVER))]))
         return
+    if agent_gone:
+        print(f"awsenv: {profile}'s endpoint went away with its agent; a new agent serves it", file=sys.stderr)
     act_by = int(dict(plan)["AWSENV_EXPIRES"] or 0)  # server_plan always sets it
     if act_by - time.time() <= window:
         # What the user renews is capped below the window: once per lifetime.
@@ -397,16 +429,53 @@ def active() -> dict | None:
     }
 
 
+def agent_leaving(pid: int) -> bool:
+    """Whether a server-mode agent is gone or going away, as the prompt hook tells it."""
+    from ...core.settings import LEAVING_MASK
+    from ...host.runtime import process_gone
+
+    if process_gone(pid):
+        return True
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as stream:
+            for line in stream:
+                key, _, value = line.partition(":")
+                if key in ("SigPnd", "ShdPnd") and int(value.strip() or "0", 16) & LEAVING_MASK:
+                    return True
+    except (OSError, ValueError):
+        pass
+    return False
+
+
+def served() -> dict | None:
+    """Server mode's state: the endpoint, and whether its agent still serves it."""
+    pid = env_number("AWSENV_SERVED")
+    if pid is None:
+        return None
+    return {"endpoint": os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""), "agent_pid": pid,
+            "agent_running": not agent_leaving(pid)}
+
+
 def cmd_status(args) -> None:
     state = active()
+    serving = served() if state is not None else None
     if args.json:
-        emit(json.dumps({"active": state is not None, **(state or {})}) + "\n")
+        extra = {"served": serving is not None, **(serving or {})} if state is not None else {}
+        emit(json.dumps({"active": state is not None, **(state or {}), **extra}) + "\n")
         return
     if state is None:
         emit("no awsenv credentials in this environment\n")
         return
     left = "expired" if state["expired"] else f"{format_ttl(state['seconds_left'])} left"
-    emit(f"{state['profile']}  expires {state['expires']}  {left}\n")
+    if serving is None:
+        emit(f"{state['profile']}  expires {state['expires']}  {left}\n")
+        return
+    # The shell holds no keys: SDKs fetch them from the agent, which renews the role; the
+    # time that matters is that of the session it renews from.
+    agent = (f"the agent (pid {serving['agent_pid']})" if serving["agent_running"] else
+             f"no agent (pid {serving['agent_pid']} is gone; the next prompt starts a new one)")
+    emit(f"{state['profile']}  served by {agent} at {serving['endpoint']}\n"
+         f"  renewed from a session that expires {state['expires']}  {left}\n")
 
 
 def cmd_whoami(args) -> None:

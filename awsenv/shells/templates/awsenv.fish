@@ -49,6 +49,32 @@ function awsenv_prompt
     printf '%s\n' $text
 end
 
+# Whether the agent is gone or going away: no such process, a zombie, or one with
+# SIGTERM, SIGHUP, SIGINT or SIGKILL pending. The agent blocks the first three until it
+# has closed its endpoint, so /proc/PID/status shows them from the moment `kill`
+# returns. Builtin reads; without /proc, kill -0 tells only whether it is gone.
+function __awsenv_leaving -a pid
+    if not test -r /proc/self/status
+        not command kill -0 $pid 2>/dev/null
+        return
+    end
+    set -l state
+    while read -l key value
+        switch $key
+            case State:
+                set state $value
+            case SigPnd: ShdPnd:
+                if string match -qr '^[0-9a-f]{16}$' -- $value
+                    and test (math "bitand(0x"(string sub -s 9 -- $value)", __AWSENV_LEAVING__)") -ne 0
+                    return 0
+                end
+            case SigBlk:
+                break
+        end
+    end </proc/$pid/status 2>/dev/null
+    test -z "$state"; or string match -qr '^[ZX]' -- $state
+end
+
 # Due: AWSENV_NEXT_CHECK has come (set after a declined or capped refresh), or else
 # fewer than AWSENV_REFRESH_WINDOW seconds are left.
 function __awsenv_due
@@ -62,16 +88,11 @@ function __awsenv_due
         test $now -ge $AWSENV_NEXT_CHECK
         return
     end
-    # Server mode: a dead agent took the endpoint with it; a refresh repairs it.
+    # Server mode: an agent that is gone or going took the endpoint with it; a refresh
+    # repairs it.
     if string match -qr '^[0-9]{1,__AWSENV_DIGITS__}$' -- "$AWSENV_SERVED"
-        if test -r /proc/self/stat
-            # /proc tells a zombie from a live agent, with a builtin read.
-            test -r /proc/$AWSENV_SERVED/stat; or return 0
-            read -l stat </proc/$AWSENV_SERVED/stat; or return 0
-            string match -qr '\) Z' -- "$stat"; and return 0
-        else
-            command kill -0 $AWSENV_SERVED 2>/dev/null; or return 0
-        end
+        and __awsenv_leaving $AWSENV_SERVED
+        return 0
     end
     test (math $AWSENV_EXPIRES - $now) -lt (__awsenv_window)
 end
