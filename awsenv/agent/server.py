@@ -89,7 +89,7 @@ class Agent:
         self.done = threading.Event()
         self.path = ""  # the socket, once bound
         self.identity = 0  # its inode: a socket at that path that isn't ours stays
-        self.held: set = set()  # the blocked signals that tell it to go
+        self.blocked: set = set()  # the blocked signals that tell it to go
         self.broker = Broker(self)
         self._endpoint = None
 
@@ -242,7 +242,7 @@ class Agent:
     def told_to_go(self) -> bool:
         import signal
 
-        return bool(self.held) and bool(self.held & signal.sigpending())
+        return bool(self.blocked) and bool(self.blocked & signal.sigpending())
 
     def leave(self) -> None:
         """A signal told us to go: the socket and the endpoint first, so that the
@@ -294,20 +294,20 @@ def serve(idle: float, handoff: dict | None = None) -> None:
     if listener is None:
         return
     identity = os.stat(path).st_ino
-    held = {getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name)}
+    blocked = {getattr(signal, name) for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(signal, name)}
     if hasattr(signal, "pthread_sigmask") and hasattr(signal, "sigpending"):
         # Before any thread starts: each one inherits the mask, so none takes them.
-        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+        signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
     else:
         def terminate(_signum, _frame):
             raise SystemExit(0)
 
-        for number in held:
+        for number in blocked:
             signal.signal(number, terminate)
-        held = set()
+        blocked = set()
     listener.settimeout(1.0)
     state = Agent(idle)
-    state.path, state.identity, state.held = path, identity, held
+    state.path, state.identity, state.blocked = path, identity, blocked
     try:
         if state.store.startswith("file:"):
             filestore.ask_agent = False  # we are the agent
