@@ -1,6 +1,8 @@
 """The commands, grouped as the help groups them:
 
-- credentials.py  use, unset, export, exec, refresh, status, whoami, login
+- credentials.py  use, unset, export, exec, status, whoami, login
+- refresh.py      refresh (the prompt hook's renewal, env mode and server mode)
+- served.py       server mode's endpoint tokens and exec, for use, exec and refresh
 - keys.py         add, import, remove, clear, list, rotate, doctor, mfa
 - sso.py          sso login, sso logout, sso profiles
 - signin.py       signin (AWS's browser sign-in for people, as `aws login`)
@@ -16,7 +18,7 @@ import importlib
 
 MODULES = {
     "use": "credentials", "unset": "credentials", "export": "credentials", "exec": "credentials",
-    "refresh": "credentials", "status": "credentials", "whoami": "credentials", "login": "credentials",
+    "refresh": "refresh", "status": "credentials", "whoami": "credentials", "login": "credentials",
     "add": "keys", "import": "keys", "remove": "keys", "clear": "keys", "list": "keys",
     "rotate": "keys", "doctor": "keys", "mfa": "keys",
     "sso": "sso",
