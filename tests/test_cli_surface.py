@@ -159,13 +159,13 @@ def test_a_mistyped_flag_gets_its_close_match(world, argv):
     assert world.moto.actions() == []
 
 
-def test_a_mistyped_flag_of_an_sso_action_points_at_that_action(world):
-    line = one_error_line(world.run("sso", "login", "--no-browzer"))
+def test_a_mistyped_flag_of_an_sso_action_points_at_that_action(home):
+    line = one_error_line(home.run("sso", "login", "--no-browzer"))
     assert "did you mean --no-browser?" in line and "awsenv sso login --help" in line, line
 
 
-def test_an_unknown_top_level_flag_says_so_and_shows_the_help(world):
-    done = world.run("-v")
+def test_an_unknown_top_level_flag_says_so_and_shows_the_help(home):
+    done = home.run("-v")
     assert done.returncode == 2 and done.stdout == ""
     first, *rest = done.stderr.splitlines()
     assert first.startswith("awsenv: -v is not an option") and "--version" in first, first
@@ -173,8 +173,8 @@ def test_an_unknown_top_level_flag_says_so_and_shows_the_help(world):
 
 
 @pytest.mark.parametrize("command", ["agent", "sso"])
-def test_a_missing_action_is_called_action(world, command):
-    line = one_error_line(world.run(command))
+def test_a_missing_action_is_called_action(home, command):
+    line = one_error_line(home.run(command))
     assert line.endswith(f"required: ACTION (see awsenv {command} --help)"), line
 
 

@@ -165,15 +165,15 @@ def test_a_longer_duration_replaces_the_cached_session(world):
 # help and a mistyped command -----------------------------------------------------------
 @pytest.mark.parametrize("argv, shows", [((), "usage: awsenv [-h]"), (("help",), "usage: awsenv [-h]"),
                                          (("help", "use"), "usage: awsenv use [-h]")])
-def test_awsenv_alone_and_help_print_the_help(world, argv, shows):
-    done = world.ok(*argv)
+def test_awsenv_alone_and_help_print_the_help(home, argv, shows):
+    done = home.ok(*argv)
     assert done.stdout.startswith(shows) and done.stderr == ""
     assert ("--mfa-code" if argv[1:] else "doctor") in done.stdout
 
 
 @pytest.mark.parametrize("argv", [("usr", "dev"), ("help", "usr")])
-def test_a_mistyped_command_suggests_the_close_one(world, argv):
-    line = one_line_error(world.run(*argv), 2)
+def test_a_mistyped_command_suggests_the_close_one(home, argv):
+    line = one_line_error(home.run(*argv), 2)
     assert "'usr'" in line and "did you mean use?" in line
 
 

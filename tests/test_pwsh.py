@@ -228,11 +228,11 @@ def test_non_ascii_profile_names_survive_any_code_page(world):
 
 @pytest.mark.parametrize("name", ["prompt", "Prompt", "INVOKE-EXPRESSION", "Register-ArgumentCompleter",
                                   "__AWSENV_x", "awsenv_prompt"])
-def test_cmd_may_not_replace_what_powershell_calls(world, name):
+def test_cmd_may_not_replace_what_powershell_calls(home, name):
     """Item 15: PowerShell finds functions case-insensitively, before cmdlets."""
-    done = world.run("init", "pwsh", "--cmd", name)
+    done = home.run("init", "pwsh", "--cmd", name)
     assert done.returncode == 2 and done.stdout == "" and "--cmd" in done.stderr
-    assert world.run("init", "bash", "--cmd", "prompt").returncode == 0  # bash has no prompt function
+    assert home.run("init", "bash", "--cmd", "prompt").returncode == 0  # bash has no prompt function
 
 
 def test_use_output_works_line_by_line_in_a_pipeline(world):

@@ -342,10 +342,10 @@ def code(node, kind: str) -> list[str]:
 
 
 @pytest.mark.parametrize("flags", ([], ["--no-prompt", "--no-refresh"], ["--cmd", "aws-env"]))
-def test_pwsh_init_parses_and_defines_the_pieces(world, flags):
+def test_pwsh_init_parses_and_defines_the_pieces(home, flags):
     from test_pwsh import commands, elements, exe_calls, functions
 
-    text = world.ok("init", "pwsh", *flags).stdout
+    text = home.ok("init", "pwsh", *flags).stdout
     tree, bad = parse_pwsh(text)
     assert bad == []
     cmd = flags[1] if flags[:1] == ["--cmd"] else "awsenv"
@@ -391,10 +391,10 @@ FAKE_EXE = "/opt/awsenv/bin/awsenv"
 
 
 @pytest.mark.parametrize("shell", EXTENSIONS)
-def test_init_matches_golden_file(world, shell):
+def test_init_matches_golden_file(home, shell):
     from awsenv.shells import get
 
-    text = world.ok("init", shell).stdout
+    text = home.ok("init", shell).stdout
     quoted = get(shell).quote(AWSENV)
     assert quoted in text
     text = text.replace(quoted, get(shell).quote(FAKE_EXE))
@@ -408,13 +408,13 @@ def test_init_matches_golden_file(world, shell):
     assert text == golden.read_text(), f"{golden.name} differs; review, then UPDATE_GOLDEN=1"
 
 
-def test_exe_path_is_quoted_once(world, tmp_path):
+def test_exe_path_is_quoted_once(home, tmp_path):
     """A venv path with a space and a quote still runs: the placeholder is quoted by
     init, never by the template."""
     from awsenv.shells import get
 
     for shell in EXTENSIONS:
-        text = world.ok("init", shell).stdout
+        text = home.ok("init", shell).stdout
         quoted = get(shell).quote(AWSENV)
         assert f"'{quoted}'" not in text and f'"{quoted}"' not in text
         assert "__AWSENV_" not in text
@@ -436,7 +436,7 @@ def test_ctrl_c_interrupts_a_hanging_call(world, term, hanging, shell):
     assert t.value("AWSENV_PROFILE") == ""
 
 
-def test_bash_hook_goes_last_and_before_bash_preexec(world):
+def test_bash_hook_goes_last_and_before_bash_preexec(home):
     script = """
 __bp_interactive_mode() { :; }; first() { :; }
 PROMPT_COMMAND=$'first;\\n__bp_interactive_mode'
@@ -446,7 +446,7 @@ unset PROMPT_COMMAND; PROMPT_COMMAND="history -a;"
 eval "$(awsenv init bash)"
 printf '%s|' "$PROMPT_COMMAND"; echo
 """
-    done = world.shell("bash", script)
+    done = home.shell("bash", script)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     lines = done.stdout.splitlines()
     assert lines[0:3] == ["first;", "__awsenv_hook", "__bp_interactive_mode|"]
@@ -454,7 +454,7 @@ printf '%s|' "$PROMPT_COMMAND"; echo
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh"])
-def test_segment_variable_kept_with_no_prompt_and_big_numbers_ignored(world, shell):
+def test_segment_variable_kept_with_no_prompt_and_big_numbers_ignored(home, shell):
     hook = "__awsenv_hook" if shell == "bash" else "__awsenv_precmd"
     script = f"""
 eval "$(awsenv init {shell} --no-prompt)"
@@ -463,39 +463,39 @@ export AWSENV_PROFILE=dev AWSENV_EXPIRES=$(( $(date +%s) + 3000 ))
 export AWSENV_EXPIRES=99999999999999999999
 {hook}; echo "seg=[$__awsenv_segment] rc=$?"
 """
-    done = world.shell(shell, script)
+    done = home.shell(shell, script)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert re.search(r"^seg=\[dev (49|50)m\]$", done.stdout, re.M), done.stdout
     assert "seg=[] rc=0" in done.stdout
 
 
-def test_fish_prompt_keeps_pipestatus(world):
+def test_fish_prompt_keeps_pipestatus(home):
     script = """
 awsenv init fish | source
 function __awsenv_original_fish_prompt; echo "[$pipestatus] $status"; end
 true | false; fish_prompt
 false; fish_prompt
 """
-    done = world.shell("fish", script)
+    done = home.shell("fish", script)
     assert done.stdout.splitlines() == ["[0 1] 1", "[1] 1"], done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("name", ["command", "builtin", "test", "__awsenv_x"])
-def test_cmd_may_not_replace_what_the_scripts_call(world, name):
-    done = world.run("init", "bash", "--cmd", name)
+def test_cmd_may_not_replace_what_the_scripts_call(home, name):
+    done = home.run("init", "bash", "--cmd", name)
     assert done.returncode == 2 and done.stdout == "" and "--cmd" in done.stderr
 
 
 @pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
-def test_cmd_may_differ_from_a_reserved_name_by_case_where_the_shell_tells_case_apart(world, shell):
+def test_cmd_may_differ_from_a_reserved_name_by_case_where_the_shell_tells_case_apart(home, shell):
     """`Command` is not `command` in bash, zsh or fish (PowerShell's refusal of `Prompt`
     is in test_pwsh). Mutation (cosmic-ray): `case_sensitive` made False."""
-    done = world.run("init", shell, "--cmd", "Command")
+    done = home.run("init", shell, "--cmd", "Command")
     assert done.returncode == 0, done.stderr
     assert "Command" in done.stdout
 
 
-def test_init_names_the_program_it_was_run_as_when_it_is_not_on_path(world):
+def test_init_names_the_program_it_was_run_as_when_it_is_not_on_path(home):
     """A venv's awsenv run by its path, with the venv not on PATH: the wrapper calls that
     program. `python -m awsenv` with no awsenv anywhere: one line, not a wrapper that
     calls nothing. Mutations (cosmic-ray): executable() skipping sys.argv[0]; its
@@ -504,11 +504,11 @@ def test_init_names_the_program_it_was_run_as_when_it_is_not_on_path(world):
     from helpers import one_line_error
 
     bare = {"PATH": "/usr/bin:/bin"}
-    done = world.run("init", "bash", env=bare)
+    done = home.run("init", "bash", env=bare)
     assert done.returncode == 0, done.stderr
     assert f"{get('bash').quote(AWSENV)} " in done.stdout, done.stdout[:400]
-    module = subprocess.run([sys.executable, "-m", "awsenv", "init", "bash"], env={**world.env, **bare},
-                            capture_output=True, text=True, cwd=world.root, timeout=60)
+    module = subprocess.run([sys.executable, "-m", "awsenv", "init", "bash"], env={**home.env, **bare},
+                            capture_output=True, text=True, cwd=home.root, timeout=60)
     line = one_line_error(module, 1)
     assert line == "awsenv: cannot find the awsenv program on PATH; the shell integration calls it by its full path"
 

@@ -240,8 +240,8 @@ def pretend_parent(script: str, env: dict) -> subprocess.CompletedProcess:
     )
 
 
-def test_init_detection_failure_names_what_was_tried(world):
-    env = {k: v for k, v in world.env.items() if k != "SHELL"}
+def test_init_detection_failure_names_what_was_tried(home):
+    env = {k: v for k, v in home.env.items() if k != "SHELL"}
     done = pretend_parent(f"'{AWSENV}' init; echo rc=$?", env)
     assert done.stdout == "rc=2\n", done.stdout
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("awsenv: "), done.stderr
