@@ -137,3 +137,62 @@ def test_help_imports_none_of_the_heavy_modules(world):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
     assert heavy(imported(done.stderr), STARTUP) == []
+
+
+LAYERS = ("core", "host", "store", "aws", "session", "agent", "shells", "cli")
+
+
+def test_no_module_imports_a_layer_above_its_own_nor_one_of_its_own_in_a_cycle():
+    """The folders of the installed package are its layers, lowest first (README, How it
+    is built): a module imports from its own layer or lower ones, lazily or not, and
+    the modules import no cycle."""
+    import ast
+    from pathlib import Path
+
+    import awsenv
+
+    root = Path(awsenv.__file__).parent
+    modules = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    assert {name.split(".")[1] for name in modules if name.count(".") >= 1} >= set(LAYERS)
+
+    def imports(name: str) -> set[str]:
+        path = modules[name]
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+                target = ".".join(base + ([node.module] if node.module else [])) if node.level else node.module
+                for alias in node.names:
+                    full = f"{target}.{alias.name}"
+                    found.add(full if full in modules else target)
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names}
+        return {t for t in found if t in modules}
+
+    def layer(name: str) -> int | None:
+        parts = name.split(".")
+        return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else None
+
+    graph = {name: imports(name) for name in modules}
+    upward = [f"{m} -> {t}" for m, targets in graph.items() for t in targets
+              if layer(m) is not None and layer(t) is not None and layer(t) > layer(m)]
+    assert upward == [], upward
+    cycles, state = [], {}
+
+    def visit(name: str, stack: list[str]) -> None:
+        state[name] = "open"
+        for target in graph[name]:
+            if state.get(target) == "open":
+                cycles.append(" -> ".join(stack[stack.index(target):] + [target]))
+            elif target not in state:
+                visit(target, stack + [target])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == [], cycles
