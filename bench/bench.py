@@ -48,8 +48,8 @@ PEERS_NOTE = (
     "that variable (the AWS SDK for Go v2 builds a profile's role client before it reads it), so "
     "granted is given AWS_ENDPOINT_URL_STS, which it honours. STS per run counts what each asked "
     "of moto in the timed runs: aws-vault caches the MFA session but not a role reached from it, "
-    "so each of its runs assumes the role again; awsenv and granted serve the role session from "
-    "their caches, awsume from its MFA session. Stores: awsenv its agent (the key in the private "
+    "so each of its runs assumes the role again, as awsume does from its cached MFA session; "
+    "awsenv and granted serve the role session from their caches. Stores: awsenv its agent (the key in the private "
     "Secret Service), aws-vault and granted their encrypted files (passphrase from the "
     "environment), awsume and granted the key in a plaintext credentials file. granted's exec row "
     "runs assumego, then what its `assume` script does with the answer (`sh -c` with the keys).")
