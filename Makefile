@@ -89,6 +89,9 @@ $(DEV_VENV)/.dev: pyproject.toml
 completions: $(VENV)/.demo
 	$(BIN)/python tools/completions.py completions
 
+# make bench (not in CI): awsenv against awsume (from PyPI, into bench/.venv-awsume) and
+# the Go peers aws-vault and granted, which it installs at pinned versions with Go when Go is
+# there (bench/peers.py), into ~/.cache/awsenv-bench, outside the checkout.
 bench: $(VENV)/.demo
 	$(BIN)/python bench/bench.py
 

@@ -1,13 +1,14 @@
-"""`make bench`: awsenv against awsume and the interpreter floor, with no AWS account.
+"""`make bench`: awsenv against awsume, aws-vault, granted and the floors, with no AWS account.
 
 It starts moto on 127.0.0.1 and a private Secret Service (tests/world.py), creates the
-same IAM user, MFA device and roles for both tools, stores the key with
+same IAM user, MFA device and roles for every tool, stores the key with
 `awsenv add jump --env`, and gives awsume (installed from PyPI into bench/.venv-awsume,
-once) the same key in a throwaway credentials file in the throwaway HOME. Then it times
-whole processes as a user runs them, interleaved A B A B ..., and prints one table,
-which it also writes to bench/results.md. Exit code 1 when a budget fails.
+once) the same key in a throwaway credentials file in the throwaway HOME; the Go peers
+are set up by bench/peers.py. Then it times whole processes as a user runs them,
+interleaved A B A B ..., and prints the budgets table and the table of awsenv beside its
+peers, which it also writes to bench/results.md. Exit code 1 when a budget fails.
 
-    .venv/bin/python bench/bench.py [--runs N] [--no-awsume] [--only ROW]
+    .venv/bin/python bench/bench.py [--runs N] [--no-awsume] [--no-peers] [--only ROW]
 """
 from __future__ import annotations
 
@@ -23,8 +24,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -34,11 +33,27 @@ sys.path.insert(0, str(REPO / "tests"))
 from storereads import EXTRA_CONFIG, FileReads, SecretReads, scripted_day  # noqa: E402
 from world import MotoServer, SecretService, config_text, create_account, short_runtime_dir  # noqa: E402
 
+from peers import Comparison  # noqa: E402
+from timing import Run, Series, fmt_ms, run, seconds_between  # noqa: E402
+
 BIN = Path(sys.executable).parent  # the project's .venv/bin, where awsenv is installed
 AWSENV = str(BIN / "awsenv")
 AWSUME_VENV = HERE / ".venv-awsume"
 AWSUMEPY = AWSUME_VENV / "bin" / "awsumepy"
 RESULTS = HERE / "results.md"
+
+PEERS_NOTE = (
+    "One loop, every command once per round (the first round dropped), so all rows share the "
+    "machine's moment; × awsenv is the row's median over awsenv's for the same task. All reach "
+    "moto: awsenv, awsume and aws-vault through AWS_ENDPOINT_URL; granted's AssumeRole ignores "
+    "that variable (the AWS SDK for Go v2 builds a profile's role client before it reads it), so "
+    "granted is given AWS_ENDPOINT_URL_STS, which it honours. STS per run counts what each asked "
+    "of moto in the timed runs: aws-vault caches the MFA session but not a role reached from it, "
+    "so each of its runs assumes the role again, as awsume does from its cached MFA session; "
+    "awsenv and granted serve the role session from their caches. Stores: awsenv its agent (the key in the private "
+    "Secret Service), aws-vault and granted their encrypted files (passphrase from the "
+    "environment), awsume and granted the key in a plaintext credentials file. granted's exec row "
+    "runs assumego, then what its `assume` script does with the answer (`sh -c` with the keys).")
 
 CACHED_BUDGET_MS = 120.0
 CACHED_RATIO = 3.5
@@ -71,61 +86,6 @@ Vault().update_sessions(change, agent.push)
 """
 
 
-# measuring ------------------------------------------------------------------------------
-@dataclass
-class Run:
-    seconds: float
-    rc: int
-    out: str
-    err: str
-
-
-@dataclass
-class Series:
-    name: str
-    times: list[float] = field(default_factory=list)  # seconds
-    failures: list[str] = field(default_factory=list)
-    sts: dict[str, int] = field(default_factory=dict)  # STS action -> calls over all runs
-    emulator: float = 0.0  # seconds moto spent serving those calls
-
-    def add(self, run: Run) -> None:
-        self.times.append(run.seconds)
-
-    @property
-    def ms(self) -> list[float]:
-        return [t * 1000 for t in self.times]
-
-    def median(self) -> float:
-        return statistics.median(self.ms) if self.ms else float("nan")
-
-    def spread(self) -> str:
-        if not self.ms:
-            return "-"
-        ms = sorted(self.ms)
-        if len(ms) >= 4:
-            q = statistics.quantiles(ms, n=4)
-            return f"{ms[0]:.0f}–{ms[-1]:.0f} (IQR {q[0]:.0f}–{q[2]:.0f})"
-        return f"{ms[0]:.0f}–{ms[-1]:.0f}"
-
-
-def run(argv: list[str], env: dict[str, str], cwd: Path, scratch: Path) -> Run:
-    """One whole process, as a user starts it: wall clock from spawn to reaped."""
-    with open(scratch / "out", "w+") as out, open(scratch / "err", "w+") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-        _pid, status = os.waitpid(proc.pid, 0)
-        seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return Run(seconds, proc.returncode, out.read(), err.read())
-
-
-def seconds_between(start: str, end: str) -> float:
-    """EPOCHREALTIME has µs in bash and ns in zsh, with the locale's decimal mark."""
-    return float(Decimal(end.replace(",", ".")) - Decimal(start.replace(",", ".")))
-
-
 # Peak RSS needs a small parent: Linux carries the parent's high-water mark into a
 # forked (or vforked) child across exec, so wait4 on a child of this 80+ MB process
 # would report this process's size. This launcher (python -I -S, a few MB) spawns the
@@ -150,15 +110,14 @@ def peak_rss_kb(argv: list[str], env: dict[str, str], cwd: Path) -> int:
     return int(m.group(1))
 
 
-def fmt_ms(value: float) -> str:
-    return "-" if value != value else f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
-
-
 # the world ------------------------------------------------------------------------------
 class Bench:
-    def __init__(self, runs: int, with_awsume: bool):
+    def __init__(self, runs: int, with_awsume: bool, with_peers: bool):
         self.runs = runs
         self.with_awsume = with_awsume
+        self.with_peers = with_peers
+        self.peers: Comparison | None = None
+        self.peer_table = ""
         self.root = Path(tempfile.mkdtemp(prefix="awsenv-bench-"))
         self.home = self.root / "home"
         (self.home / ".aws").mkdir(parents=True)
@@ -393,6 +352,15 @@ class Bench:
                 self.failed = True
         # leave the cache warm for the rows that follow
         self.awsenv_ok("use", "dev", "--shell", "bash")
+
+    def bench_peers(self) -> None:
+        """awsenv beside aws-vault, granted and awsume, task by task (bench/peers.py)."""
+        self.peers = Comparison(self, AWSENV, AWSUMEPY)
+        if self.with_peers:
+            self.peers.start()
+        else:
+            self.peers.skipped.append("aws-vault and granted were not run (--no-peers)")
+        self.peer_table = self.peers.measure()
 
     def bench_sso(self) -> None:
         """A cached IAM Identity Center profile against the cached IAM role, interleaved.
@@ -670,8 +638,12 @@ echo "hook=$hook elapsed $start $end empty $start2 $end2"
         except OSError:
             pass
         return (f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} · nproc {os.cpu_count()} · CPU {cpu} · "
-                f"Python {platform.python_version()} · awsume {self.awsume_version} · {self.runs} runs per command, "
+                f"Python {platform.python_version()} · awsume {self.awsume_version} · {self.peer_versions()}{self.runs} runs per command, "
                 f"interleaved · load average {self.load_before[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end")
+
+    def peer_versions(self) -> str:
+        found = self.peers.versions if self.peers is not None else {}
+        return "".join(f"{name} {version} · " for name, version in found.items())
 
     def report(self) -> str:
         text = [
@@ -698,6 +670,10 @@ echo "hook=$hook elapsed $start $end empty $start2 $end2"
         if busy > (os.cpu_count() or 1) / 2:
             text += ["", f"The machine was busy (load average up to {busy:.1f} on {os.cpu_count()} CPUs): "
                          "every figure is slower and noisier than on an idle machine."]
+        if self.peer_table:
+            text += ["", "## awsenv beside its peers", "", self.peer_table, "", PEERS_NOTE]
+        if self.peers is not None and self.peers.skipped:
+            text += [""] + [f"- {line}" for line in self.peers.skipped]
         if self.notes:
             text += [""] + [f"- {note}" for note in self.notes]
         text += ["", f"Overall: {'FAIL' if self.failed else 'PASS'}", ""]
@@ -904,7 +880,7 @@ echo "hook=$hook elapsed $start $end empty $start2 $end2"
         shutil.rmtree(self.runtime, ignore_errors=True)
 
 
-STEPS = ("bench_switches", "bench_sso", "bench_memory", "bench_startup", "bench_active", "bench_hook",
+STEPS = ("bench_switches", "bench_peers", "bench_sso", "bench_memory", "bench_startup", "bench_active", "bench_hook",
          "bench_endpoint", "bench_broker", "bench_dead_sts", "bench_reads")
 
 
@@ -912,13 +888,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="runs per command (at least 10 for the record)")
     parser.add_argument("--no-awsume", action="store_true", help="skip awsume (no PyPI access)")
+    parser.add_argument("--no-peers", action="store_true", help="skip aws-vault and granted")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results.md")
     parser.add_argument("--only", choices=[step.removeprefix("bench_") for step in STEPS],
                         help="run one row's step alone (results.md is not written)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be positive")
-    bench = Bench(args.runs, with_awsume=not args.no_awsume)
+    bench = Bench(args.runs, with_awsume=not args.no_awsume, with_peers=not args.no_peers)
     started = time.monotonic()
     try:
         bench.start()

@@ -1,13 +1,14 @@
 """Real consumers of awsenv's credentials in other languages: small programs of ours
-(tests/consumers/) on the AWS SDK for Go v2 and the AWS SDK for Java v2, each asking
-moto's STS who it is, with the credentials a shell offers in three ways: the
-environment `use` sets, a credential_process profile that runs `awsenv export`, and
-server mode's endpoint (its token in a variable or in a file). Each program is built
-once per session, outside the checkout, with the user's module caches."""
+(tests/consumers/) on the AWS SDK for Go v2, the AWS SDK for Java v2 and the AWS SDK
+for Rust, each asking moto's STS who it is, with the credentials a shell offers in three
+ways: the environment `use` sets, a credential_process profile that runs `awsenv
+export`, and server mode's endpoint (its token in a variable or in a file). Each program
+is built once per session, outside the checkout, with the user's module caches."""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from world import config_text
 
 CONSUMERS = Path(__file__).parent / "consumers"
 GO_HOME = "/usr/local/go/bin"  # where the Go project's own tarball puts go, off most PATHs
+CARGO_HOME = str(Path.home() / ".cargo" / "bin")  # where rustup puts cargo, off some PATHs
 
 
 def build(argv: list[str], cwd: Path, env: dict, what: str) -> None:
@@ -55,7 +57,22 @@ def java_whoami(tmp_path_factory) -> list[str]:
     return [java, *jvm, "-cp", f"{out / 'build' / 'classes'}:{classpath}", "awsenv.consumer.Whoami"]
 
 
-@pytest.fixture(params=["go", "java"])
+@pytest.fixture(scope="session")
+def rust_whoami() -> list[str]:
+    # No skip: `make test` runs tools/system-packages first, which makes sure of Rust.
+    cargo = shutil.which("cargo", path=os.pathsep.join([os.environ.get("PATH", os.defpath), CARGO_HOME]))
+    if cargo is None:
+        pytest.fail(f"cargo is neither on PATH nor in {CARGO_HOME}: run `make system`")
+    # The target folder is the user's, as Go's build cache is: a cold build takes minutes
+    # (CONTRIBUTING.md, Tests), a warm one seconds. --locked: Cargo.lock is complete, and
+    # the crates are the ones it names.
+    target = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "awsenv-tests" / "rust-target"
+    env = {**os.environ, "CARGO_TARGET_DIR": str(target), "CARGO_TERM_COLOR": "never"}
+    build([cargo, "build", "--locked", "--quiet"], CONSUMERS / "rust", env, "Rust")
+    return [str(target / "debug" / "whoami")]
+
+
+@pytest.fixture(params=["go", "java", "rust"])
 def whoami(request) -> list[str]:
     """The consumer's command line: it prints the caller's ARN, or fails."""
     return request.getfixturevalue(f"{request.param}_whoami")
