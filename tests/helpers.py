@@ -91,3 +91,18 @@ def is_agent_of(pid: str, world) -> bool:
     except OSError:
         return False
     return b"awsenv.agent" in cmdline and str(world.keyring.runtime_dir).encode() in environ
+
+
+def wait_gone(pid: int, timeout: float = 30) -> bool:
+    """Whether the process exits (or is left a zombie) within `timeout` seconds, as the
+    product itself tells it (awsenv.host.runtime.process_gone)."""
+    import time
+
+    from awsenv.host.runtime import process_gone
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process_gone(pid):
+            return True
+        time.sleep(0.05)
+    return False

@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import use
-from helpers import is_agent_of
+from helpers import is_agent_of, use, wait_gone
 from test_structure import wait_for_agent
 
 
@@ -54,23 +53,6 @@ def agent_socket(world) -> Path:
 
 def agent_pids(world) -> list[int]:
     return [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and is_agent_of(pid, world)]
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")  # an orphan's zombie has exited
-
-
-def wait_gone(pid: int, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive(pid):
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_the_agent_answers_no_other_user(world):

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from helpers import env_after
+from helpers import env_after, wait_gone
 from test_structure import HEAVY, heavy, imported, wait_for_agent
 
 
@@ -23,19 +23,6 @@ def agent_pid(world) -> int:
 
 def sock(world):
     return world.keyring.runtime_dir / "awsenv" / "agent.sock"
-
-
-def gone(pid: int, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        if open(f"/proc/{pid}/stat").read().split()[2] == "Z":
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def use(world, profile: str, *args: str, env: dict | None = None) -> dict:
@@ -67,7 +54,7 @@ def test_agent_stop_stops_it_and_status_says_so(world):
 
     done = world.ok("agent", "stop")
     assert "agent stopped" in done.stderr and done.stdout == ""
-    assert gone(pid) and not sock(world).exists()
+    assert wait_gone(pid, 5.0) and not sock(world).exists()
     assert "no agent is running" in world.ok("agent", "status").stdout
     assert json.loads(world.ok("agent", "status", "--json").stdout) == {"running": False}
     assert "no agent is running" in world.ok("agent", "stop").stderr
@@ -79,7 +66,7 @@ def test_sigterm_removes_the_socket(world):
     wait_for_agent(world)
     pid = agent_pid(world)
     os.kill(pid, signal.SIGTERM)
-    assert gone(pid)
+    assert wait_gone(pid, 5.0)
     assert not sock(world).exists()
 
 
@@ -89,7 +76,7 @@ def test_a_killed_agent_leaves_no_socket_that_slows_the_next_call(world):
     wait_for_agent(world)
     pid = agent_pid(world)
     os.kill(pid, signal.SIGKILL)
-    assert gone(pid)
+    assert wait_gone(pid, 5.0)
     assert sock(world).exists()  # SIGKILL leaves the file behind
 
     # The next switch still works (from the keyring), and starts a new agent, which
