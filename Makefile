@@ -26,6 +26,7 @@ $(BIN)/python:
 	@$(PIP) install --upgrade pip
 
 $(DIST_VENV)/bin/python:
+	@echo "make: creating $(DIST_VENV) with the build tools (build, twine), once..."
 	@$(PYTHON) -m venv $(DIST_VENV)
 	@$(DIST_VENV)/bin/python -m pip --quiet --disable-pip-version-check install --upgrade pip build twine
 
@@ -33,6 +34,7 @@ $(DIST_VENV)/bin/python:
 # wheel too, and the tests see that.
 $(WHEEL) $(SDIST) &: $(SOURCES) | $(DIST_VENV)/bin/python
 	@rm -f $(WHEEL) $(SDIST)
+	@echo "make: building the sdist, then the wheel from it, into dist/..."
 	@$(DIST_VENV)/bin/python -m build --outdir dist . >build.log 2>&1 || { cat build.log >&2; rm -f build.log; exit 1; }
 	@rm -rf build.log awsenv_shell.egg-info
 

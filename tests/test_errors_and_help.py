@@ -177,6 +177,15 @@ def test_a_mistyped_command_suggests_the_close_one(home, argv):
     assert "'usr'" in line and "did you mean use?" in line
 
 
+@pytest.mark.parametrize("word", ["bogus", "frobnicate"])
+def test_a_word_that_is_no_command_gets_no_far_fetched_guess(home, word):
+    """Half the letters in common is not a typo: `bogus` is not `use`, nor `frobnicate`
+    `rotate` (a new user's trial)."""
+    line = one_line_error(home.run(word), 2)
+    assert f"unknown command {word!r}" in line and "did you mean" not in line, line
+    assert "`awsenv help` lists the commands" in line
+
+
 # exec with no command -------------------------------------------------------------------
 def test_exec_without_a_command_starts_the_shell_with_the_credentials(world):
     world.add_keys()

@@ -312,7 +312,10 @@ def show_help(parser: Parser, topic: str | None) -> int:
 def unknown_command(word: str, names) -> UsageError:
     import difflib
 
-    close = difflib.get_close_matches(word, list(names), n=1, cutoff=0.5)
+    # Close in spelling and in length: `ues` is `use`, but `bogus` is not `use` nor
+    # `frobnicate` `rotate`, though half their letters match.
+    close = [name for name in difflib.get_close_matches(word, list(names), n=3, cutoff=0.6)
+             if abs(len(name) - len(word)) <= 2][:1]
     hint = f"did you mean {close[0]}?" if close else "`awsenv help` lists the commands"
     return UsageError(f"unknown command {word!r}; {hint}")
 
