@@ -242,7 +242,9 @@ class Agent:
     def told_to_go(self) -> bool:
         import signal
 
-        return bool(self.blocked) and bool(self.blocked & signal.sigpending())
+        if sys.platform == "win32" or not self.blocked:  # no AF_UNIX agent there: see enabled()
+            return False
+        return bool(self.blocked & signal.sigpending())
 
     def leave(self) -> None:
         """A signal told us to go: the socket and the endpoint first, so that the

@@ -143,25 +143,27 @@ def _run(table: list, keys_in, screen) -> str | None:
     from prompt_toolkit.output.vt100 import Vt100_Output
 
     query = Buffer(multiline=False)
-    state = {"selected": 0, "shown": table}
+    # Where the cursor is, among the rows the query leaves shown.
+    selected = [0]
+    shown: list = [table]
     widths = [max(len(row[i]) for row in table) for i in range(4)]
 
     def refilter(_buffer) -> None:
-        state["shown"] = filtered(table, query.text)
-        state["selected"] = 0
+        shown[0] = filtered(table, query.text)
+        selected[0] = 0
 
     query.on_text_changed += refilter
 
     def listing():
-        shown, selected = state["shown"], state["selected"]
-        if not shown:
+        rows, at = shown[0], selected[0]
+        if not rows:
             return [("class:none", "  no profile matches\n")]
-        top = max(0, selected - SHOWN + 1)
+        top = max(0, at - SHOWN + 1)
         lines = []
-        for index, row in enumerate(shown[top:top + SHOWN], start=top):
+        for index, row in enumerate(rows[top:top + SHOWN], start=top):
             text = "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
-            style = "reverse" if index == selected else ""
-            lines.append((style, f"{'>' if index == selected else ' '} {text}\n"))
+            style = "reverse" if index == at else ""
+            lines.append((style, f"{'>' if index == at else ' '} {text}\n"))
         return lines
 
     keys = KeyBindings()
@@ -169,17 +171,17 @@ def _run(table: list, keys_in, screen) -> str | None:
     @keys.add("up")
     @keys.add("c-p")
     def _up(_event) -> None:
-        state["selected"] = max(0, state["selected"] - 1)
+        selected[0] = max(0, selected[0] - 1)
 
     @keys.add("down")
     @keys.add("c-n")
     def _down(_event) -> None:
-        state["selected"] = min(max(len(state["shown"]) - 1, 0), state["selected"] + 1)
+        selected[0] = min(max(len(shown[0]) - 1, 0), selected[0] + 1)
 
     @keys.add("enter")
     def _enter(event) -> None:
-        if state["shown"]:
-            event.app.exit(result=state["shown"][state["selected"]][0])
+        if shown[0]:
+            event.app.exit(result=shown[0][selected[0]][0])
 
     @keys.add("escape", eager=True)
     @keys.add("c-c")
@@ -192,7 +194,7 @@ def _run(table: list, keys_in, screen) -> str | None:
         Window(FormattedTextControl(listing), height=min(SHOWN, len(table)) or 1),
     ]))
     term = os.environ.get("TERM") or "xterm"
-    application = Application(
+    application: Application[str | None] = Application(
         layout=layout, key_bindings=keys, full_screen=False, erase_when_done=True,
         input=create_input(stdin=keys_in), output=Vt100_Output(screen, lambda: _size(screen), term=term),
     )

@@ -258,10 +258,11 @@ class FileStore:
 
         key = self._sessions_key(None)
         assert key is not None
+        nonce = secrets.token_bytes(NONCE_BYTES)
         header = {"format": SESSIONS_FORMAT, "version": VERSION, "cipher": "AES-256-GCM",
-                  "nonce": _b64(secrets.token_bytes(NONCE_BYTES)), "check": _b64(_check(key))}
+                  "nonce": _b64(nonce), "check": _b64(_check(key))}
         line = json.dumps(header, separators=(",", ":")).encode()
-        sealed = AESGCM(key).encrypt(base64.b64decode(header["nonce"]), value.encode(), line)
+        sealed = AESGCM(key).encrypt(nonce, value.encode(), line)
         with self._locked():
             _replace(self.sessions_path, line + b"\n" + base64.b64encode(sealed) + b"\n")
 
