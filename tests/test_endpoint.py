@@ -194,7 +194,7 @@ time.sleep(120)  # never reaps it, as a container's PID 1 may not
 
 
 def test_a_killed_exec_server_left_a_zombie_and_its_token_dies_anyway(world, tmp_path):
-    from test_broker import gone  # a zombie counts as gone
+    from helpers import wait_gone  # a zombie counts as gone
 
     world.add_keys()
     world.run("use", "dev", "--mfa-code", "123456", "--shell", "bash")
@@ -214,7 +214,7 @@ def test_a_killed_exec_server_left_a_zombie_and_its_token_dies_anyway(world, tmp
         uri, token = env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
         assert fetch(uri, token)[0] == 200
         os.kill(owner, signal.SIGKILL)  # awsenv gets no chance to revoke it
-        assert gone(owner), "the killed exec is neither gone nor a zombie"
+        assert wait_gone(owner, 5.0), "the killed exec is neither gone nor a zombie"
         assert fetch(uri, token)[0] == 403, "the token outlived the exec that owned it"
     finally:
         os.killpg(parent.pid, signal.SIGKILL)
@@ -367,7 +367,7 @@ def test_two_shells_with_endpoints_for_different_profiles(world):
 
 
 def test_the_agent_does_not_idle_out_while_tokens_are_live(world):
-    from test_broker import gone
+    from helpers import wait_gone
 
     world.add_keys()
     idle = {"AWSENV_AGENT_IDLE": "2"}
@@ -377,7 +377,7 @@ def test_the_agent_does_not_idle_out_while_tokens_are_live(world):
     status, _headers, _body = fetch(env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], env["AWS_CONTAINER_AUTHORIZATION_TOKEN"])
     assert status == 200 and agent_pid(world) == pid
     world.ok("unset", "--shell", "bash", env=env)
-    assert gone(pid, timeout=5), "with no token left, the idle agent exits"
+    assert wait_gone(pid, 5.0), "with no token left, the idle agent exits"
 
 
 def threads(pid: int) -> int:
