@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -126,13 +127,21 @@ def main() -> int:
     # A closed terminal (SIGHUP) or a kill (SIGTERM) still runs the clean-up below: the
     # agent runs in a session of its own, so no hangup reaches it.
     for number in (signal.SIGHUP, signal.SIGTERM):
-        signal.signal(number, lambda received, _frame: sys.exit(128 + received))
+        signal.signal(number, leave)
     try:
         check_tools()
         return run()
     except StartError as err:
         print(f"make demo: {err}", file=sys.stderr)
         return 1
+
+
+def leave(received: int, _frame) -> None:
+    """The first hangup or kill ends the demo through its clean-up; a second one (a
+    terminal that closes sends more than one) must not cut that clean-up short."""
+    for number in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
+    sys.exit(128 + received)
 
 
 def check_tools() -> None:
@@ -188,16 +197,17 @@ def run() -> int:
         print(f"The emulator accepts any 6-digit MFA code but {WRONG_CODE}, which it refuses as AWS refuses a wrong one.")
         # A session of its own: no controlling terminal, so nothing in the scripted part
         # can stop to ask on /dev/tty (a refused code is not asked for again).
-        flow = subprocess.run(
+        flow = subprocess.Popen(
             ["bash", "--noprofile", "--norc", "-c", SCRIPT],
             env={**env, "ALICE_KEY_ID": alice.key_id, "ALICE_SECRET": alice.secret},
             stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        returncode = wait_for_flow(flow)
         owners = {alice.key_id: alice.user, robot.key_id: robot.user}
         print("\nSTS calls the emulator saw (action, the access key that signed it):")
         print("\n".join(describe(moto.calls, owners)))
-        if flow.returncode != 0:
-            return flow.returncode
+        if returncode != 0:
+            return returncode
         if sys.stdin.isatty() and not os.environ.get("CI"):
             interactive(env, root)
         return 0
@@ -205,8 +215,34 @@ def run() -> int:
         if env:
             stop_agent(env)
         moto.stop()
-        shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(runtime, ignore_errors=True)
+        remove(root)
+
+
+def wait_for_flow(flow: subprocess.Popen) -> int:
+    """The scripted flow's exit status. Interrupted (a hangup, a kill), the demo takes the
+    whole flow down with it, the command bash was running included, before it cleans up:
+    killing bash alone would leave that command writing into a HOME being removed."""
+    try:
+        return flow.wait()
+    except BaseException:
+        try:
+            os.killpg(flow.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        flow.wait()
+        raise
+
+
+def remove(root: Path) -> None:
+    """Removes the demo's folder, again while something still exiting writes into it
+    (an agent sees its runtime directory vanish and exits within a second)."""
+    deadline = time.monotonic() + 10
+    while True:
+        shutil.rmtree(root, ignore_errors=True)
+        if not root.exists() or time.monotonic() > deadline:
+            return
+        time.sleep(0.1)
 
 
 def stop_agent(env: dict[str, str]) -> None:
@@ -238,7 +274,19 @@ def interactive(env: dict[str, str], root: Path) -> None:
         "must differ from the last one accepted in the same 30 seconds.\n"
         "Type exit to end the demo."
     )
-    subprocess.run(["bash", "--noprofile", "--rcfile", str(rc), "-i"], env=env)
+    shell = subprocess.Popen(["bash", "--noprofile", "--rcfile", str(rc), "-i"], env=env)
+    try:
+        shell.wait()
+    except BaseException:
+        # The terminal went away (or the demo was killed): hang up the shell as the
+        # terminal would, so it hangs up its own jobs too, and wait for it.
+        shell.send_signal(signal.SIGHUP)
+        try:
+            shell.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            shell.kill()
+            shell.wait()
+        raise
 
 
 if __name__ == "__main__":
