@@ -164,6 +164,23 @@ def test_a_mistyped_flag_of_an_sso_action_points_at_that_action(home):
     assert "did you mean --no-browser?" in line and "awsenv sso login --help" in line, line
 
 
+@pytest.mark.parametrize("argv, wrong, meant", [
+    (["sso", "lgoin"], "lgoin", "login"),
+    (["agent", "stpo"], "stpo", "stop"),
+    (["export", "dev", "--format", "jsno"], "jsno", "json"),
+    (["init", "fsh"], "fsh", "fish"),
+])
+def test_a_mistyped_choice_gets_its_close_match(home, argv, wrong, meant):
+    line = one_error_line(home.run(*argv))
+    assert f"invalid choice {wrong!r}" in line and line.count(f"did you mean {meant}?") == 1, line
+    assert f"(see awsenv {argv[0]} --help)" in line, line
+
+
+def test_a_far_fetched_choice_gets_the_list_only(home):
+    line = one_error_line(home.run("agent", "frobnicate"))
+    assert "choose from status, stop" in line and "did you mean" not in line, line
+
+
 def test_an_unknown_top_level_flag_says_so_and_shows_the_help(home):
     done = home.run("-v")
     assert done.returncode == 2 and done.stdout == ""

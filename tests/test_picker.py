@@ -105,3 +105,28 @@ def test_the_most_recently_used_profiles_are_kept_in_a_small_file_under_xdg_stat
     xdg = world.root / "state"
     world.ok("use", "deploy", "--shell", "bash", env={"XDG_STATE_HOME": str(xdg)})
     assert (xdg / "awsenv" / "recent").read_text() == "deploy\n"
+
+
+def test_each_row_names_the_profiles_kind(tmp_path):
+    """The kind column speaks of every kind `Profile.kind` knows, in the picker's words;
+    a bad region reads `?` instead of failing the list."""
+    from awsenv.cli.picker import rows
+    from awsenv.core.config import AwsConfig
+
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile key]\n"
+        "[profile mfa]\nmfa_serial = arn:aws:iam::123456789012:mfa/alice\n"
+        "[profile role]\nrole_arn = arn:aws:iam::123456789012:role/dev\nsource_profile = mfa\n"
+        "[profile portal]\nsso_start_url = https://example.awsapps.com/start\nsso_region = eu-west-1\n"
+        "sso_account_id = 123456789012\nsso_role_name = Dev\n"
+        "[profile signed]\nlogin_session = arn:aws:iam::123456789012:user/alice\n"
+        "[profile web]\nrole_arn = arn:aws:iam::123456789012:role/web\nweb_identity_token_file = /t\n"
+        "[profile ec2]\nrole_arn = arn:aws:iam::123456789012:role/ec2\ncredential_source = Ec2InstanceMetadata\n"
+        "[profile odd]\nregion = eu-west-1 # note\n"
+    )
+    table = rows(AwsConfig(str(config), str(tmp_path / "credentials")), {}, ["role"], 0.0)
+    assert [(name, kind, region) for name, kind, _, region in table] == [
+        ("role", "role", ""), ("ec2", "credential-source", ""), ("key", "key", ""), ("mfa", "MFA", ""),
+        ("odd", "key", "?"), ("portal", "SSO", ""), ("signed", "login", ""), ("web", "web-identity", ""),
+    ]

@@ -39,6 +39,17 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, not usage + error
         self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
+    def _check_value(self, action: argparse.Action, value) -> None:
+        # A mistyped choice (`sso lgoin`, `--format jsno`) names the closest one, as a
+        # mistyped command does.
+        choices = action.choices
+        if choices is None or value in choices:
+            return super()._check_value(action, value)
+        names = [str(choice) for choice in choices]
+        close = closest(str(value), names)
+        hint = f"; did you mean {close}?" if close else ""
+        raise argparse.ArgumentError(action, f"invalid choice {value!r} (choose from {', '.join(names)}){hint}")
+
 
 def _completes(action: argparse.Action, completer: Callable[..., list[str]]) -> None:
     # argcomplete reads an action's `completer` attribute, which argparse's types don't declare
@@ -309,14 +320,19 @@ def show_help(parser: Parser, topic: str | None) -> int:
     return 0
 
 
-def unknown_command(word: str, names) -> UsageError:
+def closest(word: str, names) -> str | None:
+    """The name `word` is likely a typo of: close in spelling and in length. `ues` is
+    `use`, but `bogus` is not `use` nor `frobnicate` `rotate`, though half their letters match."""
     import difflib
 
-    # Close in spelling and in length: `ues` is `use`, but `bogus` is not `use` nor
-    # `frobnicate` `rotate`, though half their letters match.
     close = [name for name in difflib.get_close_matches(word, list(names), n=3, cutoff=0.6)
-             if abs(len(name) - len(word)) <= 2][:1]
-    hint = f"did you mean {close[0]}?" if close else "`awsenv help` lists the commands"
+             if abs(len(name) - len(word)) <= 2]
+    return close[0] if close else None
+
+
+def unknown_command(word: str, names) -> UsageError:
+    close = closest(word, names)
+    hint = f"did you mean {close}?" if close else "`awsenv help` lists the commands"
     return UsageError(f"unknown command {word!r}; {hint}")
 
 

@@ -20,15 +20,17 @@ NO_TERMINAL = "name a PROFILE: with no profile, `use` opens a picker, which need
 SHOWN = 12  # rows at once; the list scrolls with the selection
 
 
+# Profile.kind's words, as the picker shows them; a base profile is told apart by its MFA.
+LABELS = {"sso": "SSO", "base": "key"}
+
+
 def kind(profile) -> str:
-    """What the picker calls a profile: key, MFA, role, SSO or login."""
-    if profile.is_role:
-        return "role"
-    if profile.is_sso:
-        return "SSO"
-    if profile.get("login_session"):
-        return "login"
-    return "MFA" if profile.mfa_serial else "key"
+    """What the picker calls a profile: key, MFA, role, SSO, login, or what
+    `Profile.kind` calls one awsenv leaves to the SDKs (web-identity, credential-source)."""
+    named = profile.kind
+    if named == "base" and profile.mfa_serial:
+        return "MFA"
+    return LABELS.get(named, named)
 
 
 def time_left(sessions: dict, now: float) -> dict[str, float]:
