@@ -73,6 +73,7 @@ class SigninServer:
     start = SsoServer.start
     stop = SsoServer.stop
     _send = staticmethod(SsoServer._send)
+    _redirect = staticmethod(SsoServer._redirect)
 
     def env(self) -> dict[str, str]:
         return {"AWS_ENDPOINT_URL_SIGNIN": self.url}
@@ -111,13 +112,6 @@ class SigninServer:
         except Refusal as err:
             return self._send(request, err.status, {"error": err.error, "message": err.message}, err.shape)
         self._send(request, 404, {"message": f"no route {method} {parts.path}"})
-
-    @staticmethod
-    def _redirect(request, location: str) -> None:
-        request.send_response(302)
-        request.send_header("Location", location)
-        request.send_header("Content-Length", "0")
-        request.end_headers()
 
     # the authorize page ------------------------------------------------------------------------
     def authorize(self, query: dict) -> str:
