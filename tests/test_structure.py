@@ -6,6 +6,7 @@ as a user starts it, with PYTHONPROFILEIMPORTTIME=1 (the environment form of
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 
@@ -49,15 +50,20 @@ def wait_for_agent(world, timeout: float = 10.0) -> None:
     pytest.fail("the awsenv agent did not answer after the first switch")
 
 
-def test_cached_use_imports_no_aws_sdk_nor_keyring_and_calls_no_sts(world):
+def profiled_when_cached(world, *args: str):
+    """`args` run with dev's credentials cached and the agent up, as all day long."""
     world.add_keys()
     world.ok("use", "dev", "--mfa-code", "123456", "--shell", "bash")
     wait_for_agent(world)
     world.moto.calls.clear()
-
-    done = profiled(world, "use", "dev", "--shell", "bash")
-
+    done = profiled(world, *args)
     assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def test_cached_use_imports_no_aws_sdk_nor_keyring_and_calls_no_sts(world):
+    done = profiled_when_cached(world, "use", "dev", "--shell", "bash")
+
     assert "AWS_SESSION_TOKEN=" in done.stdout and "AWSENV_PROFILE=" in done.stdout
     names = imported(done.stderr)
     assert heavy(names, HEAVY) == []
@@ -66,6 +72,51 @@ def test_cached_use_imports_no_aws_sdk_nor_keyring_and_calls_no_sts(world):
     assert heavy(names, ("argparse", "dataclasses", "pathlib", "shutil", "shellingham", "typing")) == []
     assert heavy(names, ("prompt_toolkit",)) == [], "only the picker (use with no profile) draws"
     assert world.moto.actions() == [], "a cached switch must not call STS"
+
+
+@pytest.mark.parametrize("argv", [
+    ["use", "dev"], ["use", "dev", "--shell", "zsh"], ["use", "--shell=fish", "dev"],
+    ["export", "dev"], ["export", "dev", "--format", "json"], ["export", "--format=powershell", "dev"],
+    ["refresh", "--shell", "bash"],
+    ["init"], ["init", "fish", "--cmd", "aws-env", "--no-prompt"], ["init", "--no-refresh", "pwsh"],
+])
+def test_the_fast_path_reads_a_command_line_as_argparse_does(argv):
+    """What the everyday command lines skip argparse for, they must not read otherwise."""
+    from awsenv.cli.main import fast_args
+    from awsenv.cli.parser import build_parser, parse
+
+    fast = fast_args(list(argv))
+    assert fast is not None, f"{argv} no longer takes the fast path"
+    assert vars(fast) == vars(parse(build_parser(), list(argv)))
+
+
+@pytest.mark.parametrize("argv", [
+    ["use", "dev", "--region", "eu-west-1"], ["use", "-"], ["export", "dev", "--format", "yaml"],
+    ["export", "dev", "--mfa-code", "123456"], ["export", "--role-arn", "arn:aws:iam::1:role/x"],
+    ["export", "dev", "prod"], ["refresh"], ["init", "tcsh"],
+])
+def test_anything_else_goes_to_argparse(argv):
+    from awsenv.cli.main import fast_args
+
+    assert fast_args(list(argv)) is None
+
+
+def test_a_credential_process_call_parses_nothing_heavy(world):
+    """`export PROFILE --format json` is what every SDK client runs as it starts."""
+    done = profiled_when_cached(world, "export", "dev", "--format", "json")
+
+    assert json.loads(done.stdout)["AccessKeyId"].startswith("ASIA")
+    names = imported(done.stderr)
+    assert heavy(names, HEAVY) == [] and heavy(names, ("argparse", "typing")) == []
+    assert world.moto.actions() == []
+
+
+def test_version_builds_no_parser(world):
+    done = profiled(world, "--version")
+    from awsenv import __version__
+
+    assert (done.returncode, done.stdout) == (0, f"awsenv {__version__}\n")
+    assert heavy(imported(done.stderr), ("argparse",)) == []
 
 
 def test_without_the_agent_keyring_discovery_runs_once(world):

@@ -1,9 +1,11 @@
 """The entry point: parse, then dispatch to awsenv.cli.commands, and turn every failure into
 one line and an exit code.
 
-The commands a shell runs all day (`use PROFILE --shell S` from the wrapper function)
-are recognised before argparse is even imported: argparse and building the parser cost
-about 20 ms, a third of a cached switch. Anything unusual goes through argparse.
+The commands run all day are recognised before argparse is even imported: `use PROFILE
+--shell S` from the wrapper function, and `export PROFILE --format json` from a
+credential_process line, which every SDK client runs as it starts. argparse and building
+the parser cost about 20 ms, a third of a cached switch. Anything unusual goes through
+argparse.
 """
 from __future__ import annotations
 
@@ -29,38 +31,58 @@ class Args:
 
 
 def fast_args(argv: list[str]) -> Args | None:
-    """`use PROFILE [--shell S]`, `refresh --shell S` or
+    """`use PROFILE [--shell S]`, `export PROFILE [--format F]`, `refresh --shell S` or
     `init [SHELL] [--cmd NAME] [--no-prompt] [--no-refresh]` exactly, or None to let
-    argparse decide."""
+    argparse decide. What each gives is what argparse would (tests/test_structure.py)."""
     if not argv or "_ARGCOMPLETE" in os.environ:
         return None
     if argv[0] == "init":
         return _fast_init(argv[1:])
+    if argv[0] == "export":
+        return _fast_export(argv[1:])
     if argv[0] == "refresh":
         # The prompt hook's call when credentials are due: with the agent renewing
         # ahead, building the parser would be most of its time.
         if len(argv) == 3 and argv[1] == "--shell" and argv[2] in SHELL_NAMES:
             return Args(command="refresh", shell=argv[2])
         return None
-    if argv[0] != "use" or len(argv) < 2:
+    if argv[0] != "use":
         return None
-    profile = None
-    shell = None
-    rest = argv[1:]
+    found = _profile_and(argv[1:], "--shell", SHELL_NAMES)
+    if found is None:
+        return None
+    return Args(command="use", profile=found[0], shell=found[1], mfa_code=None, duration=None,
+                refresh=False, region=None, role_arn=None, source=None, session_name=None, server=None)
+
+
+# `export --format`'s choices (parser.py): a value outside them is argparse's to refuse.
+EXPORT_FORMATS = ("env", "fish", "powershell", "json")
+
+
+def _fast_export(rest: list[str]) -> Args | None:
+    found = _profile_and(rest, "--format", EXPORT_FORMATS)
+    if found is None:
+        return None
+    return Args(command="export", profile=found[0], format=found[1] or "env", mfa_code=None, role_arn=None,
+                source=None, session_name=None, duration=None, refresh=False, region=None)
+
+
+def _profile_and(rest: list[str], flag: str, choices: tuple[str, ...]) -> tuple[str, str | None] | None:
+    """A PROFILE and at most one `FLAG VALUE` (or `FLAG=VALUE`) with VALUE among
+    `choices`, in either order, and nothing else; None otherwise."""
+    profile = value = None
+    rest = list(rest)
     while rest:
         token = rest.pop(0)
-        if token == "--shell" and rest and rest[0] in SHELL_NAMES and shell is None:
-            shell = rest.pop(0)
-        elif token.startswith("--shell=") and token[8:] in SHELL_NAMES and shell is None:
-            shell = token[8:]
+        if token == flag and rest and rest[0] in choices and value is None:
+            value = rest.pop(0)
+        elif token.startswith(flag + "=") and token[len(flag) + 1:] in choices and value is None:
+            value = token[len(flag) + 1:]
         elif not token.startswith("-") and profile is None:
             profile = token
         else:
             return None
-    if profile is None:
-        return None
-    return Args(command="use", profile=profile, shell=shell, mfa_code=None, duration=None,
-                refresh=False, region=None, role_arn=None, server=None)
+    return None if profile is None else (profile, value)
 
 
 def _fast_init(rest: list[str]) -> Args | None:
@@ -115,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv == ["--argv-env"]:
             argv = wrapper_argv()
+        if argv == ["--version"]:  # what a script checks: no parser for one line
+            from .. import __version__
+
+            sys.stdout.write(f"awsenv {__version__}\n")
+            return 0
         args: Any = fast_args(argv)
         if args is None:
             from .parser import build_parser, check_command, parse, show_help
