@@ -132,6 +132,7 @@ class Bench:
         self.failed = False
         self.awsume_version = "not installed"
         self.awsume_problem = ""
+        self.warmed: bool | None = None  # warm()'s answer, once it ran
         self.served: list[float] = []
         self.load_before = os.getloadavg()
 
@@ -272,10 +273,12 @@ class Bench:
         calls = ", ".join(f"{action} {count / n:g}" for action, count in sorted(series.sts.items()))
         return f"STS per run: {calls} (emulator {series.emulator * 1000 / n:.0f} ms of it)"
 
-    def bench_switches(self) -> None:
-        n = self.runs
-        # Warm everything as a user would have it: dev's role session cached, the agent
-        # that run started answering, awsume's MFA session cached.
+    def warm(self) -> bool:
+        """Warm everything as a user would have it: dev's role session cached, the agent
+        that run started answering, awsume's MFA session cached. The rows after the
+        switches rely on it; `--only ROW` runs it first. Whether awsume is usable."""
+        if self.warmed is not None:
+            return self.warmed
         self.awsenv_ok("use", "dev", "--shell", "bash", "--mfa-code", self.next_code())
         self.wait_for_agent()
         self.awsenv_ok("use", "dev", "--shell", "bash")
@@ -296,6 +299,12 @@ class Bench:
                 awsume_ok = True
         elif not self.awsume_problem:
             self.awsume_problem = "awsume was not run (--no-awsume)" if not self.with_awsume else "awsume is not installed"
+        self.warmed = awsume_ok
+        return awsume_ok
+
+    def bench_switches(self) -> None:
+        n = self.runs
+        awsume_ok = self.warm()
 
         cached = Series("awsenv cached")
         agent_off = Series("awsenv cached, agent off")
@@ -325,7 +334,6 @@ class Bench:
         self.row("cached switch, agent off", "`AWSENV_AGENT=0 awsenv use dev --shell bash`", agent_off,
                  extra=f"{agent_off.median() / med:.1f}× the agent's time; {self.sts_note(agent_off)}")
         self.cached_series = cached
-        self.awsume_cached_series = awsume_cached if awsume_ok else None
 
         # cold: empty caches, a fresh MFA code each run (awsenv refuses a code reused
         # within 90 s; moto accepts any 6 digits), STS calls included
@@ -411,7 +419,7 @@ class Bench:
         n = min(self.runs, 5)
         tools = {"awsenv": ([AWSENV, "use", "dev", "--shell", "bash"], self.env),
                  "floor": ([sys.executable, "-c", "pass"], self.env)}
-        if self.awsume_cached_series is not None:
+        if self.warm():  # awsume is usable
             tools["awsume"] = ([str(AWSUMEPY), "dev"], self.awsume_env)
         rss: dict[str, list[int]] = {name: [] for name in tools}
         for _ in range(n):
@@ -899,6 +907,8 @@ def main() -> int:
     started = time.monotonic()
     try:
         bench.start()
+        if args.only and args.only != "switches":
+            bench.warm()
         for name in STEPS:
             if args.only and name != f"bench_{args.only}":
                 continue

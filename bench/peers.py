@@ -259,7 +259,7 @@ class Comparison:
                   [awsenv, "exec", "dev", "--", "true"], b.env, exited_0),
             Entry("start-up", "awsenv", "`awsenv --version`", [awsenv, "--version"], b.env, exited_0),
         ]
-        if b.awsume_cached_series is not None:
+        if b.warm():  # awsume is usable
             entries.append(Entry("cached switch", "awsume", "`awsumepy dev` (its cached MFA session)",
                                  [str(self.awsumepy), "dev"], b.awsume_env, b.awsume_usable))
         entries += [
