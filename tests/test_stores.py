@@ -311,6 +311,25 @@ def wait_for_agent(world) -> dict:
     return status
 
 
+@pytest.mark.parametrize("how", ["awsenv agent stop", "kill $AWSENV_SERVED"])
+def test_the_agent_a_server_mode_prompt_starts_holds_the_file_store(file_store, term, how):
+    """After `agent stop` (or a kill), the prompt starts a new agent for a server-mode
+    shell. With the file store, that agent must be handed the key as the first one was,
+    or it serves `no session for dev` while the prompt says all is well."""
+    world = file_store
+    world.add_keys()
+    t = term("bash")
+    t.run("awsenv use dev --server --mfa-code 123456")
+    wait_for_agent(world)
+
+    said = t.run(how)
+
+    assert "a new agent serves it" in said
+    assert "assumed-role/dev/" in t.run("aws sts get-caller-identity --query Arn --output text")
+    status = json.loads(world.ok("agent", "status", "--json").stdout)
+    assert "(unlocked)" in status["store"] and status["loaded"], status
+
+
 # pass ------------------------------------------------------------------------------------
 def test_a_profile_name_stays_inside_the_awsenv_folder(pass_store):
     world = pass_store

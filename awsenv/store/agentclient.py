@@ -157,10 +157,18 @@ def wait_for(seconds: float = 5.0) -> bool:
         time.sleep(0.05)
 
 
+# Whether this process has started an agent already: a second one, racing the first for
+# the socket while it starts, could win it without the first one's handoff (and so serve
+# a file store it cannot open). A caller that finds no agent yet waits for that one.
+_spawned = False
+
+
 def spawn(handoff: dict | None = None) -> None:
-    """Start an agent in the background; it loads the document from the store itself.
-    `handoff` (the file store's key) reaches it on its stdin, never argv or environment."""
-    if not enabled() or socket_path() is None:
+    """Start an agent in the background, once per process; it loads the document from
+    the store itself. `handoff` (the file store's key) reaches it on its stdin, never
+    argv or environment."""
+    global _spawned
+    if _spawned or not enabled() or socket_path() is None:
         return
     import subprocess
 
@@ -178,6 +186,7 @@ def spawn(handoff: dict | None = None) -> None:
         )
     except OSError:
         return
+    _spawned = True
     if child.stdin is not None:
         try:
             child.stdin.write(json.dumps(handoff).encode())  # far below a pipe's buffer

@@ -37,8 +37,9 @@ def revoke_served(env=os.environ) -> None:
         agent.ask({"op": "revoke", "token": token})
 
 
-def issue(watch: dict, until: int, token: str | None, owner: int | None) -> dict:
-    """A token for this profile from the agent, started first if it isn't running."""
+def issue(watch: dict, until: int, token: str | None, owner: int | None, handoff: dict | None = None) -> dict:
+    """A token for this profile from the agent, started first if it isn't running (and
+    handed the file store's key, when this run opened it, as `use` hands it over)."""
     from ...store import agentclient as agent
 
     message = {"op": "issue", "watch": watch, "until": until, "token": token, "owner": owner}
@@ -46,7 +47,7 @@ def issue(watch: dict, until: int, token: str | None, owner: int | None) -> dict
     if answer is None and not agent.enabled():
         raise UsageError("server mode needs the session agent, and AWSENV_AGENT=0 turns it off")
     if answer is None:
-        agent.spawn()
+        agent.spawn(handoff)  # unless this run started one already, which is on its way
         if agent.wait_for(5.0):
             answer = agent.ask(message)
     if answer is None or not isinstance(answer.get("port"), int):
@@ -80,7 +81,7 @@ def serve(config: AwsConfig, name: str, request: Request, adhoc: dict[str, str],
     if not same:
         revoke_served(env)
     old = env.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") if same else None
-    granted = issue(watch_of(config, chain), act_by, old, owner)
+    granted = issue(watch_of(config, chain), act_by, old, owner, resolver.vault.handoff())
     if base_ttl is None:
         region = region or chain[0].region or (chain[1].region if adhoc else None)
     return environ.server_plan(name, region, env, ENDPOINT.format(port=granted["port"]), granted["token"],
