@@ -48,7 +48,7 @@ def rotate(name: str, mfa_code: str | None, say=lambda text: print(f"awsenv: {te
     vault = Vault()
     old = vault.get_key(name)
     if old is None:
-        raise KeyringError(f"no key stored for profile {name!r}; rotate works on keys in the keyring "
+        raise KeyringError(f"no key stored for profile {name!r}; rotate works on keys in the key store "
                            f"(`awsenv import {name}` or `awsenv add {name}` first)")
     region = profile.region
     user = sts.user_name(old, region)
@@ -229,7 +229,7 @@ def sso_findings(config: AwsConfig) -> list[dict]:
     found = [
         finding("-", "sso-plaintext", "high",
                 f"{path} holds an IAM Identity Center token or client secret in plaintext; move a valid "
-                "one into the keyring with `awsenv import --delete-plaintext`, or delete the file")
+                "one into the key store with `awsenv import --delete-plaintext`, or delete the file")
         for path in plaintext_files()
     ]
     legacy = set()

@@ -149,11 +149,11 @@ def build_parser() -> Parser:
     def profile(p: Parser, nargs=None) -> None:
         _completes(p.add_argument("profile", metavar="PROFILE", nargs=nargs), _profiles)
 
-    p = command("add", "store the long-term access key of a base profile in the keyring")
+    p = command("add", "store the long-term access key of a base profile in the key store")
     profile(p)
     p.add_argument("--env", action="store_true", help="take AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY from the environment")
 
-    p = command("import", "move keys from the shared credentials file into the keyring")
+    p = command("import", "move keys from the shared credentials file into the key store")
     profile(p, nargs="*")
     p.add_argument("--delete-plaintext", action="store_true", help="then remove them from the credentials file")
 
@@ -209,7 +209,7 @@ def build_parser() -> Parser:
     profile(p)
     p.add_argument("--mfa-code", type=_mfa_code, metavar="CODE")
 
-    p = command("doctor", "audit keys, MFA and the keyring; exit 1 when anything is found")
+    p = command("doctor", "audit keys, MFA and the key store; exit 1 when anything is found")
     p.add_argument("--json", action="store_true")
     p.add_argument("--mfa-code", type=_mfa_code, metavar="CODE", help="for the IAM checks when no MFA session is cached")
 
@@ -226,11 +226,11 @@ def build_parser() -> Parser:
     _completes(p.add_argument("--from", dest="source", metavar="PROFILE"), _profiles)
     p.add_argument("--session-name", metavar="NAME")
 
-    p = command("mfa", "keep a TOTP secret in the keyring, so codes need no prompt")
+    p = command("mfa", "keep a TOTP secret in the key store, so codes need no prompt")
     p.add_argument("action", metavar="ACTION", choices=("set", "remove"))
     profile(p)
 
-    p = command("signin", "sign in to AWS in the browser, as `aws login` does; the sign-in goes to the keyring")
+    p = command("signin", "sign in to AWS in the browser, as `aws login` does; the sign-in goes to the key store")
     _completes(p.add_argument("profile", metavar="PROFILE", help="the login_session profile (written when missing)"),
                _profiles)
     p.add_argument("--remote", action="store_true", help="no browser here: open the URL anywhere, paste the code back")
@@ -245,7 +245,7 @@ def build_parser() -> Parser:
     sso.required = True
     p.commands = sso.choices
     session_help = "an sso-session, or a profile in the legacy form (default: the only one configured)"
-    q = sso.add_parser("login", help="sign in through the browser (authorization code with PKCE); tokens go to the keyring")
+    q = sso.add_parser("login", help="sign in through the browser (authorization code with PKCE); tokens go to the key store")
     _completes(q.add_argument("name", metavar="SESSION|PROFILE", nargs="?", help=session_help), _sessions)
     q.add_argument("--no-browser", action="store_true", help="only show the URL (and the device flow's code)")
     q.add_argument("--use-device-code", action="store_true",

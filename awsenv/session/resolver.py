@@ -235,7 +235,7 @@ class Resolver:
                 self._warned.add(base.name)
                 print(
                     f"awsenv: warning: the key of profile {base.name!r} lies in plaintext in "
-                    f"{self.config.credentials_file}; move it into the keyring with "
+                    f"{self.config.credentials_file}; move it into the key store with "
                     f"`awsenv import {base.name} --delete-plaintext`",
                     file=sys.stderr,
                 )

@@ -232,7 +232,7 @@ def _import_tokens(vault, found: list, delete: bool) -> None:
     sign_in = SignIn(vault)
     for portal, path, doc in found:
         sign_in.save(portal, doc)
-        print(f"awsenv: moved the AWS CLI's sign-in to {portal.label} into the keyring", file=sys.stderr)
+        print(f"awsenv: moved the AWS CLI's sign-in to {portal.label} into {vault.place}", file=sys.stderr)
         if not delete:
             print(f"awsenv: the token is still in {path}; rerun with --delete-plaintext to remove it", file=sys.stderr)
             continue
