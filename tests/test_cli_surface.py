@@ -176,6 +176,12 @@ def test_a_mistyped_choice_gets_its_close_match(home, argv, wrong, meant):
     assert f"(see awsenv {argv[0]} --help)" in line, line
 
 
+def test_exec_with_a_command_of_flags_but_no_double_dash_says_where_they_go(home):
+    line = one_error_line(home.run("exec", "dev", "aws", "sts", "get-caller-identity", "--query", "Arn"))
+    assert "unknown option --query" in line, line
+    assert "goes after `--`: awsenv exec dev -- aws sts get-caller-identity" in line, line
+
+
 def test_a_far_fetched_choice_gets_the_list_only(home):
     line = one_error_line(home.run("agent", "frobnicate"))
     assert "choose from status, stop" in line and "did you mean" not in line, line

@@ -351,9 +351,13 @@ def test_remove_and_clear(world):
     world.ok("clear", "dev")
     rows = {r["profile"]: r for r in json.loads(world.ok("list", "--json").stdout)["profiles"]}
     assert rows["dev"]["session_seconds_left"] is None and rows["jump"]["session_seconds_left"]
-    world.ok("remove", "jump")
+    config = (world.home / ".aws" / "config").read_text()
+    said = world.ok("remove", "jump").stderr
     rows = {r["profile"]: r for r in json.loads(world.ok("list", "--json").stdout)["profiles"]}
     assert rows["jump"]["key_stored"] is False and rows["jump"]["session_seconds_left"] is None
+    # The profile stays, as aws-vault's remove leaves it, and the user is told so.
+    assert (world.home / ".aws" / "config").read_text() == config
+    assert "forgot the key" in said and "its section in" in said and "stays" in said, said
 
 
 def test_status(world):

@@ -294,6 +294,9 @@ def parse(parser: Parser, argv: list[str]) -> argparse.Namespace:
     if not flags:
         command.error(f"unexpected argument{'s' if len(extra) > 1 else ''}: {' '.join(extra)}")
     flag = flags[0].partition("=")[0]
+    if args.command == "exec" and args.cmd:  # `exec dev aws s3 ls --recursive`: the command's own flag
+        command.error(f"unknown option {flag}; a command with options goes after `--`: "
+                      f"awsenv exec {args.profile or 'PROFILE'} -- {' '.join(args.cmd)} ...")
     command.error(f"unknown option {flag}{_close_flag(flag, command)}")
     raise AssertionError  # error() exits
 

@@ -213,6 +213,10 @@ class AwsConfig:
     def has(self, name: str) -> bool:
         return name in self._profiles or name in self.credential_sections
 
+    def defines(self, name: str) -> bool:
+        """Whether ~/.aws/config itself has a section for the profile."""
+        return name in self._profiles
+
     def profile(self, name: str) -> Profile:
         found = self._profiles.get(name)
         if found is not None:

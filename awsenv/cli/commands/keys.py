@@ -254,6 +254,10 @@ def cmd_remove(args) -> None:
         return
     vault.delete_key(name)
     print(f"awsenv: forgot the key and {dropped} cached session(s) of {name!r}", file=sys.stderr)
+    if config.defines(name):
+        # As aws-vault's remove: the profile stays, for the SDKs and for `awsenv add` again.
+        print(f"awsenv: its section in {config.config_file} stays; delete it there if the profile goes too",
+              file=sys.stderr)
 
 
 def cmd_clear(args) -> None:
