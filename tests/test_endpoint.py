@@ -559,3 +559,18 @@ def test_status_in_server_mode_says_the_credentials_are_served(world):
     assert report["endpoint"] == env["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
     os.kill(pid, signal.SIGTERM)
     assert "is gone; the next prompt starts a new one" in world.ok("status", env=env).stdout
+
+
+def test_status_in_server_mode_says_when_the_endpoint_serves_this_shell_nothing(world):
+    """`status` asks the endpoint as an SDK does: a shell whose token the agent no longer
+    honours (here: `clear` revoked it) is not told that its credentials are served."""
+    world.add_keys()
+    env = served(world, "dev", "--mfa-code", "123456")
+    assert json.loads(world.ok("status", "--json", env=env).stdout)["problem"] is None
+    world.ok("clear", "dev")
+
+    first, *_, last = world.ok("status", env=env).stdout.splitlines()
+    assert first.startswith("dev  served by the agent"), first
+    assert last.startswith("  but the endpoint serves no credentials to this shell: no valid token (HTTP 403)"), last
+    assert "run `awsenv use dev --server`" in last and env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] not in last
+    assert json.loads(world.ok("status", "--json", env=env).stdout)["problem"] == "no valid token (HTTP 403)"

@@ -208,7 +208,7 @@ def _run_child(command: list[str], env: dict[str, str]) -> int:
 
 def cmd_status(args) -> None:
     state = active()
-    serving = served() if state is not None else None
+    serving = served(probe=True) if state is not None else None
     if args.json:
         extra = {"served": serving is not None, **(serving or {})} if state is not None else {}
         emit(json.dumps({"active": state is not None, **(state or {}), **extra}) + "\n")
@@ -226,6 +226,9 @@ def cmd_status(args) -> None:
              f"no agent (pid {serving['agent_pid']} is gone; the next prompt starts a new one)")
     emit(f"{state['profile']}  served by {agent} at {serving['endpoint']}\n"
          f"  renewed from a session that expires {state['expires']}  {left}\n")
+    if serving.get("problem"):
+        emit(f"  but the endpoint serves no credentials to this shell: {serving['problem']}; "
+             f"run `awsenv use {state['profile']} --server` to serve it again\n")
 
 
 def cmd_whoami(args) -> None:

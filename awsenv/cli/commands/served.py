@@ -138,10 +138,50 @@ def agent_leaving(pid: int) -> bool:
     return False
 
 
-def served() -> dict | None:
-    """Server mode's state: the endpoint, and whether its agent still serves it."""
+def served(probe: bool = False) -> dict | None:
+    """Server mode's state: the endpoint, and whether its agent still serves it. With
+    `probe`, the endpoint is asked as an SDK asks it, and `problem` says why it would
+    not hand this shell credentials (None when it would)."""
     pid = env_number("AWSENV_SERVED")
     if pid is None:
         return None
-    return {"endpoint": os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""), "agent_pid": pid,
-            "agent_running": not agent_leaving(pid)}
+    state = {"endpoint": os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""), "agent_pid": pid,
+             "agent_running": not agent_leaving(pid)}
+    if probe and state["agent_running"]:
+        state["problem"] = endpoint_problem(state["endpoint"], os.environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN", ""))
+    return state
+
+
+def endpoint_problem(endpoint: str, token: str) -> str | None:
+    """None when the endpoint hands out credentials for `token`, else what it said, in a
+    few printable words (the credentials themselves are read and dropped)."""
+    import http.client
+    import json
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(endpoint)
+    try:
+        port = url.port
+    except ValueError:
+        port = None
+    if url.hostname != "127.0.0.1" or port is None:
+        return "it is not an awsenv endpoint on 127.0.0.1"
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", url.path or "/", headers={"Authorization": token})
+        reply = connection.getresponse()
+        body = reply.read(1 << 16)
+    except (OSError, http.client.HTTPException):
+        return "it does not answer"
+    finally:
+        connection.close()
+    if reply.status == 200:
+        return None
+    try:
+        message = json.loads(body).get("Message")
+    except (ValueError, AttributeError):
+        message = None
+    if not isinstance(message, str):
+        return f"HTTP {reply.status}"
+    message = "".join(c for c in message.removeprefix("awsenv: ") if c.isprintable())[:200]
+    return f"{message} (HTTP {reply.status})"
