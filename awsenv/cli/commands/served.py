@@ -145,8 +145,8 @@ def served(probe: bool = False) -> dict | None:
     pid = env_number("AWSENV_SERVED")
     if pid is None:
         return None
-    state = {"endpoint": os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""), "agent_pid": pid,
-             "agent_running": not agent_leaving(pid)}
+    state: dict = {"endpoint": os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""), "agent_pid": pid,
+                   "agent_running": not agent_leaving(pid)}
     if probe and state["agent_running"]:
         state["problem"] = endpoint_problem(state["endpoint"], os.environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN", ""))
     return state
