@@ -269,6 +269,20 @@ def test_import_delete_plaintext_drops_colon_keys_and_their_continuations(world)
     assert list_rows(world)["legacy"]["key_stored"] is True
 
 
+def test_import_delete_plaintext_drops_a_section_it_empties_when_the_config_defines_it(world):
+    """A section with nothing left but blank lines goes, where ~/.aws/config still names
+    the profile; one that only the credentials file names stays, or the profile would."""
+    config = world.home / ".aws" / "config"
+    config.write_text(config.read_text() + "\n[profile both]\nregion = eu-west-1\n")
+    creds = world.home / ".aws" / "credentials"
+    key = f"aws_access_key_id = {world.robot.key_id}\naws_secret_access_key = {world.robot.secret}\n"
+    creds.write_text(f"[only]\n{key}\n[both]\n{key}\n[kept]\n# a note\n{key}\n[tail]\nx = 1\n")
+    world.ok("import", "only", "both", "kept", "--delete-plaintext")
+    assert creds.read_text() == "[only]\n\n[kept]\n# a note\n\n[tail]\nx = 1\n"
+    rows = list_rows(world)
+    assert rows["both"]["key_stored"] and rows["only"]["key_stored"] and rows["kept"]["key_stored"]
+
+
 @pytest.mark.parametrize("name", ["dev", "default", '"q"', "a\\b", "'x'", "a b", "-n", "ev'il", " x "])
 def test_add_writes_a_header_that_both_read_back_as_the_name(tmp_path, name):
     path = str(tmp_path / "config")

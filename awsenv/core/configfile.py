@@ -54,17 +54,18 @@ def append_profile(path: str, name: str, values: dict[str, str]) -> None:
 SECRET_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_security_token")
 
 
-def remove_plaintext(path: str, profiles: list[str]) -> None:
+def remove_plaintext(path: str, profiles: list[str], defined: set[str] | frozenset[str] = frozenset()) -> None:
     """Drop the key lines of `profiles` from the credentials file. Every other line is
     kept byte for byte, section headers included, so a profile that only the
-    credentials file names still exists. The file is replaced atomically through a
-    0600 temporary file beside it; no backup copy is left."""
+    credentials file names still exists; a section left with nothing but blank lines
+    goes too when ~/.aws/config defines its profile (`defined`). The file is replaced
+    atomically through a 0600 temporary file beside it; no backup copy is left."""
     path = os.path.realpath(path)  # a dotfiles symlink: rewrite the file that holds the key
     with open(path, "rb") as stream:
         text = stream.read().decode("utf-8")
     wanted = set(profiles)
     lines = LINE_WITH_END.findall(text)
-    kept: list[str] = []
+    kept: list[tuple[str | None, str, str]] = []  # (section, kind, line)
     section: str | None = None
     dropping = False
     # The lines are read as parse_ini reads them, so a key written `name: value` and the
@@ -78,14 +79,18 @@ def remove_plaintext(path: str, profiles: list[str]) -> None:
             dropping = section in wanted and word in SECRET_KEYS
         if dropping and (kind == "key" or (kind == "more" and value)):
             continue  # a blank line inside the value stays: it separates the sections
-        kept.append(line)
+        kept.append((section, kind, line))
+    emptied = {name for name in wanted & set(defined)
+               if all(kind in ("section", "skip", "more") and (kind == "section" or not line.strip())
+                      for where, kind, line in kept if where == name)}
+    text_kept = "".join(line for where, _kind, line in kept if where not in emptied)
     mode = os.stat(path).st_mode & 0o777
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".{name}.awsenv-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write("".join(kept).encode("utf-8"))
+            out.write(text_kept.encode("utf-8"))
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, mode & 0o600 or 0o600)

@@ -188,7 +188,7 @@ def cmd_import(args) -> None:
     if not names:
         return
     if args.delete_plaintext:
-        remove_plaintext(config.credentials_file, names)
+        remove_plaintext(config.credentials_file, names, {name for name in names if config.defines(name)})
         print(f"awsenv: removed the plaintext keys from {config.credentials_file}", file=sys.stderr)
     else:
         print(
