@@ -300,3 +300,24 @@ def test_completion_under_another_command_name(world, term, shell):
     t.child.send("aws-env use lo\t")
     t.expect(r"long")  # typed `lo`; fish redraws the line with colours between words
     t.cancel_line()
+
+
+@pytest.mark.parametrize("shell", ("bash", "zsh", "fish"))
+def test_exec_completes_the_profiles_alone_then_file_names(world, tmp_path, shell):
+    """zsh offered `awsenv exec <Tab>` as the profiles mixed with the file names of the
+    working directory (the command's words). The profile comes first; a script after it."""
+    folder = tmp_path / "work"
+    folder.mkdir()
+    (folder / "run-me.sh").write_text("")
+
+    def offered(line: str) -> set[str]:
+        out = tmp_path / "offered"
+        world.ok(env={"_ARGCOMPLETE": "1", "_ARGCOMPLETE_SHELL": shell, "_ARGCOMPLETE_SUPPRESS_SPACE": "1",
+                      "COMP_LINE": line, "COMP_POINT": str(len(line)), "_ARGCOMPLETE_STDOUT_FILENAME": str(out)},
+                 cwd=folder)
+        # zsh's words carry `:description`, fish's a tab and a description
+        return {word.split(":")[0].split("\t")[0].strip() for word in out.read_text().split("\013")} - {""}
+
+    profiles = offered("awsenv exec ")
+    assert {"dev", "deploy", "viaproc"} <= profiles and "run-me.sh" not in profiles, profiles
+    assert "run-me.sh" in offered("awsenv exec dev "), "a script to run is a file name"

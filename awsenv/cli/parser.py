@@ -76,6 +76,17 @@ def _duration(value: str) -> int:
     return seconds
 
 
+def _command_words(prefix: str = "", parsed_args=None, **_kwargs) -> list[str]:
+    """Completer for what `exec` runs: nothing while the profile is being typed, so that
+    the profiles are offered alone (not mixed with file names, as zsh showed them), then
+    file names, such as a script to run."""
+    if getattr(parsed_args, "profile", None) is None:
+        return []
+    from argcomplete.completers import FilesCompleter
+
+    return list(FilesCompleter()(prefix))
+
+
 def _profiles(prefix: str = "", **_kwargs) -> list[str]:
     """Completer for profile names, sorted: reads the AWS config files only, never the
     keyring. A file that does not parse still gives the names it has, and its error is
@@ -189,7 +200,7 @@ def build_parser() -> Parser:
             p.add_argument("--region", help="include AWS_REGION and AWS_DEFAULT_REGION")
         if name == "exec":
             p.add_argument("--region", help="set AWS_REGION and AWS_DEFAULT_REGION")
-            p.add_argument("cmd", nargs="*", metavar="-- CMD [ARG...]")
+            _completes(p.add_argument("cmd", nargs="*", metavar="-- CMD [ARG...]"), _command_words)
 
     p = command("unset", "print statements that remove everything `use` set")
     p.add_argument("--shell", choices=SHELL_NAMES + ("powershell",))
