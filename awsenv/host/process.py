@@ -42,12 +42,15 @@ def run(command: str, what: str, error: type[AwsenvError] = AwsenvError, stdin=N
             os.close(writer)
     head = bytearray()
     drain = None
-    if reader is not None:
-        import threading
-
-        drain = threading.Thread(target=_drain, args=(reader, relay, head), daemon=True)
-        drain.start()
     try:
+        # The relay starts inside the try: the command's first words ("Touch your
+        # YubiKey") reach the terminal from that thread, and a Ctrl-C typed at them may
+        # land in this one before communicate(); the command is still killed and reaped.
+        if reader is not None:
+            import threading
+
+            drain = threading.Thread(target=_drain, args=(reader, relay, head), daemon=True)
+            drain.start()
         out, _ = proc.communicate(timeout=timeout)
     except BaseException as err:  # a timeout, or Ctrl-C: the command must not outlive us
         proc.kill()
