@@ -80,9 +80,9 @@ def remove_plaintext(path: str, profiles: list[str], defined: set[str] | frozens
         if dropping and (kind == "key" or (kind == "more" and value)):
             continue  # a blank line inside the value stays: it separates the sections
         kept.append((section, kind, line))
+    # Left empty: its header and blank lines only (a key or a comment keeps it).
     emptied = {name for name in wanted & set(defined)
-               if all(kind in ("section", "skip", "more") and (kind == "section" or not line.strip())
-                      for where, kind, line in kept if where == name)}
+               if all(kind == "section" or not line.strip() for where, kind, line in kept if where == name)}
     text_kept = "".join(line for where, _kind, line in kept if where not in emptied)
     mode = os.stat(path).st_mode & 0o777
     folder, name = os.path.split(path)
